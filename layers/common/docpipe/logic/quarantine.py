@@ -1,0 +1,73 @@
+"""Quarantine: keep a copy of the rejected input with a reason a person understands, and say so in the
+manifest. Works from whatever the failing state left: a PipelineState, or the raw event if Validate failed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePosixPath
+
+from docpipe import ledger
+from docpipe.ids import doc_id_for
+from docpipe.logic.validate import identify, source_of
+from docpipe.manifest import build_manifest
+from docpipe.models import DocumentRef, PipelineResult, PipelineState, QuarantineInput, StageRecord, Usage
+from docpipe.observability import logger
+from docpipe.storage import copy_object, out_key, put_json, quarantine_key
+
+_PERMANENT = {"DocumentRejected", "ExtractionFailed"}
+MISSING = "missing"
+
+
+def reason_from_error(error: dict | None) -> str:
+    """Turn a Step Functions error (Error + Cause) into one sentence: the task's message, not its trace."""
+    if not error:
+        return "the pipeline stopped without an error record"
+    name, cause = error.get("Error", "Error"), error.get("Cause") or ""
+    try:
+        message = json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        message = cause
+    if name in _PERMANENT:
+        return str(message)
+    return f"{name} after retries: {message}".strip().rstrip(":")
+
+
+def _document_from(state: dict) -> tuple[DocumentRef, list[StageRecord]]:
+    """The document the failed execution was about, identified as far as the object still allows."""
+    if "document" in state:
+        parsed = PipelineState.model_validate(state)
+        return parsed.document, parsed.stages
+    bucket, key, version_id = source_of(state)
+    try:  # no size cap here: an oversized file is exactly what may need identifying
+        return identify(bucket, key, version_id, max_bytes=2**63)[0], []
+    except Exception:  # the object is gone or unreadable: name it by where it was
+        logger.exception("could not read the object being quarantined")
+        return DocumentRef(bucket=bucket, key=key, version_id=version_id, sha256=MISSING, size=0, kind="unknown",
+                           doc_id=doc_id_for(bucket, key, version_id, MISSING),
+                           media_type="application/octet-stream"), []
+
+
+def quarantine_document(payload: QuarantineInput) -> PipelineResult:
+    error = payload.state.get("error")
+    reason = reason_from_error(error)
+    document, stages = _document_from(payload.state)
+    name = PurePosixPath(document.key).name or "document"
+    stored = quarantine_key(document.doc_id, name)
+    outputs = []
+    if document.sha256 != MISSING:
+        copy_object(document.bucket, document.key, document.version_id, stored)
+        outputs.append(stored)
+    reason_key = quarantine_key(document.doc_id, "reason.json")
+    put_json(document.bucket, reason_key, {"doc_id": document.doc_id, "source": document.uri,
+                                           "version_id": document.version_id, "reason": reason,
+                                           "error": (error or {}).get("Error")})
+    manifest_key = out_key(document.doc_id, "manifest.json")
+    outputs += [reason_key, manifest_key]
+    manifest = build_manifest(document, "QUARANTINED", payload.execution_id, stages, outputs,
+                              own_usage=Usage(s3_put=3, dynamodb_writes=1), reason=reason)
+    put_json(document.bucket, manifest_key, manifest)
+    ledger.finish(document.doc_id, "QUARANTINED", payload.execution_id, reason)
+    logger.warning("document quarantined", extra={"doc_id": document.doc_id, "reason": reason})
+    return PipelineResult(status="QUARANTINED", doc_id=document.doc_id, source=document.uri, reason=reason,
+                          outputs=outputs, manifest=manifest_key)

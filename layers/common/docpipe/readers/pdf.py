@@ -1,0 +1,49 @@
+"""Born-digital PDFs through PDFium's text layer; a PDF whose pages carry no text needs OCR instead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from docpipe.errors import DocumentRejected
+
+# PDF 1.7 (7.5.5): a file ends with %%EOF; tolerate trailing garbage as readers do, within this window.
+_EOF_WINDOW = 2048
+
+
+@dataclass
+class PdfText:
+    pages: list[str]
+    scanned_pages: int  # pages whose text layer is (nearly) empty
+
+
+def read_pdf(data: bytes, *, max_pages: int, min_chars_per_page: int, **_: object) -> PdfText:
+    import pypdfium2 as pdfium
+
+    if b"%%EOF" not in data[-_EOF_WINDOW:]:
+        raise DocumentRejected("the PDF is truncated: it has no end-of-file marker (%%EOF), so pages may be missing")
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as err:
+        message = str(err).lower()
+        if "password" in message:
+            raise DocumentRejected("the PDF is password-protected (encrypted); upload an unprotected copy") from None
+        raise DocumentRejected(f"the PDF is damaged and cannot be opened ({err})") from None
+    try:
+        page_count = len(document)
+        if page_count == 0:
+            raise DocumentRejected("the PDF has no pages")
+        if page_count > max_pages:
+            raise DocumentRejected(f"the PDF has {page_count} pages, over the cap of {max_pages}")
+        pages, scanned = [], 0
+        for index in range(page_count):
+            page = document[index]
+            textpage = page.get_textpage()
+            text = textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
+            textpage.close()
+            page.close()
+            if len(text.strip()) < min_chars_per_page:
+                scanned += 1
+            pages.append(text)
+        return PdfText(pages=pages, scanned_pages=scanned)
+    finally:
+        document.close()

@@ -1,0 +1,47 @@
+"""Settings from environment variables, parsed once by one pydantic model."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    stage: str = "dev"
+    documents_bucket: str = Field(min_length=3)
+    documents_table: str = Field(min_length=3)
+    state_machine_name: str = "docpipe-dev-document-pipeline"
+    inbox_prefix: str = "inbox/"
+    work_prefix: str = "work/"
+    out_prefix: str = "out/"
+    quarantine_prefix: str = "quarantine/"
+    # Limits that guard every parser (DESIGN.md section 5); a document over one is quarantined naming it.
+    max_document_bytes: int = 500 * 1024 * 1024
+    max_pages: int = 3000
+    max_image_pixels: int = 100_000_000
+    max_image_side: int = 10_000
+    max_archive_member_bytes: int = 200 * 1024 * 1024
+    max_text_chars: int = 20_000_000
+    # Textract: what the synchronous API accepts (S3 objects); larger or multi-page goes async.
+    textract_sync_max_bytes: int = 10 * 1024 * 1024
+    # Textract async polling: the Wait state sleeps this long, doubling up to the max, for at most max_polls.
+    textract_poll_initial_seconds: int = 5
+    textract_poll_max_seconds: int = 30
+    textract_max_polls: int = 120
+    # A claim on a document expires after this long, so a crashed execution does not block it forever.
+    claim_ttl_seconds: int = 3600
+    # PDF pages with fewer characters than this in their text layer count as scanned.
+    min_text_chars_per_page: int = 16
+
+
+def _env_name(field: str) -> str:
+    return f"DOCPIPE_{field.upper()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read once per cold start: DOCPIPE_<FIELD> environment variables."""
+    values = {name: os.environ[_env_name(name)] for name in Settings.model_fields if _env_name(name) in os.environ}
+    return Settings.model_validate(values)

@@ -1,0 +1,70 @@
+"""S3 access for the pipeline: where things go (one bucket, one prefix per role) and how they are read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from docpipe.clients import client
+from docpipe.errors import DocumentRejected
+from docpipe.settings import get_settings
+
+_CHUNK = 1024 * 1024
+
+
+def work_key(doc_id: str, name: str) -> str:
+    return f"{get_settings().work_prefix}{doc_id}/{name}"
+
+
+def out_key(doc_id: str, name: str) -> str:
+    return f"{get_settings().out_prefix}{doc_id}/{name}"
+
+
+def quarantine_key(doc_id: str, name: str) -> str:
+    return f"{get_settings().quarantine_prefix}{doc_id}/{name}"
+
+
+def _version(version_id: str | None) -> dict[str, str]:
+    return {"VersionId": version_id} if version_id else {}
+
+
+@dataclass
+class Fingerprint:
+    size: int
+    sha256: str
+    head: bytes
+
+
+def fingerprint(bucket: str, key: str, version_id: str | None, *, head_bytes: int, max_bytes: int) -> Fingerprint:
+    """Hash the object in one streaming read and keep its first bytes for sniffing."""
+    response = client("s3").get_object(Bucket=bucket, Key=key, **_version(version_id))
+    size = response["ContentLength"]
+    if size > max_bytes:
+        response["Body"].close()
+        raise DocumentRejected(f"the file is {size} bytes, over the cap of {max_bytes} bytes")
+    digest, head = hashlib.sha256(), bytearray()
+    for chunk in response["Body"].iter_chunks(_CHUNK):
+        digest.update(chunk)
+        if len(head) < head_bytes:
+            head += chunk[: head_bytes - len(head)]
+    return Fingerprint(size=size, sha256=digest.hexdigest(), head=bytes(head))
+
+
+def read_bytes(bucket: str, key: str, version_id: str | None = None) -> bytes:
+    return client("s3").get_object(Bucket=bucket, Key=key, **_version(version_id))["Body"].read()
+
+
+def put_json(bucket: str, key: str, value: Any) -> None:
+    client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(value, indent=2, ensure_ascii=False).encode(),
+                            ContentType="application/json")
+
+
+def get_json(bucket: str, key: str) -> Any:
+    return json.loads(read_bytes(bucket, key))
+
+
+def copy_object(bucket: str, key: str, version_id: str | None, target_key: str) -> None:
+    source = {"Bucket": bucket, "Key": key, **_version(version_id)}
+    client("s3").copy_object(Bucket=bucket, Key=target_key, CopySource=source)

@@ -1,0 +1,54 @@
+"""The shape every Lambda task shares: parse the payload, correlate logs, time the stage, dump the result.
+
+A handler module is one line: ``handler = lambda_task("extract", TaskInput, extract_text)``. The logic
+function receives the parsed model and returns either a `StageResult` (the pipeline goes on: the stage is
+recorded in the state) or a final `PipelineResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from pydantic import BaseModel
+
+from docpipe.models import PipelineResult, PipelineState, StageRecord, Usage, utc_now
+from docpipe.observability import logger, metrics, tracer
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class StageResult:
+    state: PipelineState
+    usage: Usage = field(default_factory=Usage)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def lambda_task(stage: str, input_model: type[M], logic: Callable[[M], StageResult | PipelineResult]):
+    """Build the Lambda handler for one pipeline stage."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)  # responses may carry document text
+    @metrics.log_metrics
+    def handler(event: dict, context: Any) -> dict:
+        payload = input_model.model_validate(event)
+        execution_id = getattr(payload, "execution_id", None)
+        logger.set_correlation_id(execution_id)
+        started_at, start = utc_now(), time.perf_counter()
+        result = logic(payload)
+        duration_ms = (time.perf_counter() - start) * 1000
+        metrics.add_metric(name=f"{stage}_ms", unit="Milliseconds", value=duration_ms)
+        if isinstance(result, PipelineResult):
+            logger.info("document finished", extra={"stage": stage, "status": result.status, "doc_id": result.doc_id})
+            return result.model_dump(mode="json")
+        result.state.stages.append(StageRecord(
+            name=stage, started_at=started_at, duration_ms=round(duration_ms, 3),
+            memory_mb=int(getattr(context, "memory_limit_in_mb", 0) or 0), usage=result.usage, detail=result.detail,
+        ))
+        logger.info("stage done", extra={"stage": stage, "doc_id": result.state.document.doc_id,
+                                         "duration_ms": round(duration_ms, 1), "route": result.state.route})
+        return result.state.model_dump(mode="json")
+
+    return handler

@@ -1,0 +1,235 @@
+"""The offline runtime: template.yaml, statemachines/ and functions/ running on this machine.
+
+moto provides the AWS control plane in-process (S3, DynamoDB, Step Functions with its ASL interpreter...);
+Lambda tasks reach the real handlers through the Lambda emulator; Textract and the other AI services are
+answered by emulators that do the work here. State lives in the data directory between commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import boto3
+from filelock import FileLock, Timeout
+
+from docpipe_local.emulators.base import EmulatorHub, FaultInjector, parse_faults
+from docpipe_local.lambda_router import LambdaEmulator, environment_of, functions_from_template
+from docpipe_local.paths import data_dir, repo_root
+from docpipe_local.persistence import StateStore
+from docpipe_local.template import ACCOUNT_ID, REGION, Template
+from docpipe_local.trigger import deliver, rules_from_template, s3_event
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+# What the offline runtime sets for every handler besides the template's environment: no X-Ray daemon or
+# CloudWatch agent here, and polling intervals suited to a local engine that answers in seconds.
+OFFLINE_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "offline", "AWS_SECRET_ACCESS_KEY": "offline", "AWS_SESSION_TOKEN": "offline",
+    "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+    "DOCPIPE_TEXTRACT_POLL_INITIAL_SECONDS": "1", "DOCPIPE_TEXTRACT_POLL_MAX_SECONDS": "1",
+}
+FINAL_STATUSES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclass
+class Execution:
+    arn: str
+    status: str
+    output: dict | None
+    error: str | None
+    cause: str | None
+
+
+class OfflineRuntime:
+    """Use as a context manager; one per process at a time (it owns the mock and the data directory)."""
+
+    def __init__(self, root: Path | None = None, home: Path | None = None,
+                 parameters: dict[str, str] | None = None, environment: dict[str, str] | None = None,
+                 faults: str | None = None, fault_seed: int = 0, persist: bool = True):
+        self.root = root or repo_root()
+        self.home = home or data_dir()
+        self.template = Template.load(self.root, parameters)
+        self.functions = functions_from_template(self.template)
+        self.rules = rules_from_template(self.template)
+        self.environment = {**environment_of(self.functions), **OFFLINE_ENVIRONMENT, **(environment or {})}
+        self.faults = FaultInjector(parse_faults(faults or os.environ.get("DOCPIPE_FAULTS", "")), fault_seed)
+        self.persist = persist
+        self.store = StateStore(self.home / "state")
+        self.warnings: list[str] = []
+        self._stack = ExitStack()
+        self._save_lock = threading.Lock()
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+    def __enter__(self) -> "OfflineRuntime":
+        from moto import mock_aws
+
+        lock = FileLock(str(self.home / "runtime.lock"))
+        try:
+            lock.acquire(timeout=5)
+        except Timeout:
+            raise RuntimeError(f"another docpipe process is using {self.home}; wait for it or set DOCPIPE_HOME") from None
+        self._stack.callback(lock.release)
+        self._set_environment()
+        self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        _reset_layer_caches()
+        self._redirect_function_logs()
+        if self.persist:
+            warning = self.store.load()  # inside the mock: starting it wipes the backends
+            if warning:
+                self.warnings.append(warning)
+        self.hub = EmulatorHub(self.faults)
+        self.lambdas = self.hub.register(LambdaEmulator(self.functions))
+        for emulator in _engine_emulators(self):
+            self.hub.register(emulator)
+        self._stack.enter_context(self.hub)
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self._provision()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.persist and exc[0] is None:
+                self.save()
+        finally:
+            self._stack.close()
+
+    def _set_environment(self) -> None:
+        previous = {key: os.environ.get(key) for key in self.environment}
+        os.environ.update(self.environment)
+
+        def restore() -> None:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        self._stack.callback(restore)
+
+    def _redirect_function_logs(self) -> None:
+        """Handlers log JSON (powertools) as in CloudWatch; offline those lines go to logs/functions.jsonl."""
+        from docpipe.observability import logger
+
+        self.log_path = self.home / "logs" / "functions.jsonl"
+        self.log_path.parent.mkdir(exist_ok=True)
+        stream = self._stack.enter_context(self.log_path.open("a", encoding="utf-8"))
+        previous = logger.registered_handler.setStream(stream)
+        self._stack.callback(logger.registered_handler.setStream, previous)
+
+    def save(self) -> None:
+        """Commit offline state to the data directory (after every finished document, and at exit)."""
+        if self.persist:
+            with self._save_lock:
+                self.store.save()
+
+    # --- resources from the template -----------------------------------------------------------------
+    def _provision(self) -> None:
+        existing = {bucket["Name"] for bucket in self.s3.list_buckets()["Buckets"]}
+        for logical_id in self.template.of_type("AWS::S3::Bucket"):
+            name = self.template.physical_name(logical_id)
+            if name not in existing:
+                self.s3.create_bucket(Bucket=name)
+            props = self.template.properties(logical_id)
+            if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+                self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        tables = set(self.dynamodb.list_tables()["TableNames"])
+        for logical_id in self.template.of_type("AWS::DynamoDB::Table"):
+            props = self.template.properties(logical_id)
+            if props["TableName"] not in tables:
+                self.dynamodb.create_table(TableName=props["TableName"], KeySchema=props["KeySchema"],
+                                           AttributeDefinitions=props["AttributeDefinitions"],
+                                           BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"))
+        self.state_machines: dict[str, str] = {}
+        for logical_id in self.template.of_type("AWS::Serverless::StateMachine"):
+            props = self.template.properties(logical_id)
+            definition = self.definition(logical_id)
+            arn = self.sfn.create_state_machine(
+                name=props["Name"], definition=definition, type=props.get("Type", "STANDARD"),
+                roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{props['Name']}-role")["stateMachineArn"]
+            self.state_machines[logical_id] = arn
+
+    def definition(self, logical_id: str) -> str:
+        """The ASL file with `${...}` filled from DefinitionSubstitutions, exactly as SAM deploys it."""
+        props = self.template.properties(logical_id)
+        text = (self.root / props["DefinitionUri"]).read_text()
+        for name, value in props.get("DefinitionSubstitutions", {}).items():
+            text = text.replace("${%s}" % name, str(value))
+        json.loads(text)  # a substitution that broke the JSON fails here, loudly
+        return text
+
+    @property
+    def bucket(self) -> str:
+        return self.environment["DOCPIPE_DOCUMENTS_BUCKET"]
+
+    @property
+    def inbox_prefix(self) -> str:
+        return self.environment["DOCPIPE_INBOX_PREFIX"]
+
+    # --- running documents -----------------------------------------------------------------------------
+    def upload(self, data: bytes, key: str, metadata: dict[str, str] | None = None) -> list[str]:
+        """Put an object as a user would, then send the event S3 would; returns the executions started."""
+        response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata or {})
+        event = s3_event("Object Created", self.bucket, key, size=len(data), etag=response.get("ETag"),
+                         version_id=response.get("VersionId"), reason="PutObject")
+        return self.emit(event)
+
+    def emit(self, event: dict) -> list[str]:
+        """Deliver an event to the template's rules (also used to re-deliver, as EventBridge may)."""
+        return deliver(event, self.rules, self.sfn)
+
+    def describe(self, arn: str) -> Execution:
+        described = self.sfn.describe_execution(executionArn=arn)
+        output = json.loads(described["output"]) if described.get("output") else None
+        return Execution(arn, described["status"], output, described.get("error"), described.get("cause"))
+
+    def wait(self, arns: Iterable[str], timeout: float = 900, poll: float = 0.05) -> dict[str, Execution]:
+        pending, done = list(arns), {}
+        deadline = time.monotonic() + timeout
+        while pending:
+            for arn in list(pending):
+                execution = self.describe(arn)
+                if execution.status in FINAL_STATUSES:
+                    done[arn] = execution
+                    pending.remove(arn)
+            if pending:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{len(pending)} executions still running after {timeout:.0f} s")
+                time.sleep(poll)
+        return done
+
+    def current_state(self, arn: str) -> str | None:
+        """The name of the state an execution is in now (the last state it entered)."""
+        events = self.sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)["events"]
+        for event in events:
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                return details["name"]
+        return None
+
+    def read(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
+def _reset_layer_caches() -> None:
+    """Settings and clients are cached per cold start; a new runtime is a new 'container'."""
+    from docpipe.clients import reset_clients
+    from docpipe.settings import get_settings
+
+    reset_clients()
+    get_settings.cache_clear()
+
+
+def _engine_emulators(runtime: OfflineRuntime) -> list:
+    """The AI-service emulators (imported here so the runtime starts even while one is unavailable)."""
+    from docpipe_local.emulators.textract import TextractEmulator
+
+    return [TextractEmulator()]

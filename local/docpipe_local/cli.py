@@ -1,0 +1,159 @@
+"""The `docpipe` command: the offline pipeline for people (see README)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from docpipe_local.documents import DocumentSession, Report, Tracked, expand
+from docpipe_local.runtime import OfflineRuntime
+
+_STYLES = {"SUCCEEDED": "green", "QUARANTINED": "yellow", "FAILED": "red"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="docpipe", description="Run docpipe's pipelines offline.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="process documents through the document pipeline")
+    run.add_argument("paths", nargs="+", help="files or directories")
+    _common(run)
+    watch = commands.add_parser("watch", help="process every file that appears in a folder, until interrupted")
+    watch.add_argument("folder")
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between scans (default 1)")
+    _common(watch)
+    args = parser.parse_args(argv)
+    try:
+        with OfflineRuntime(faults=args.faults) as runtime:
+            session = DocumentSession(runtime, Path(args.out), force=getattr(args, "force", False))
+            console = Console(stderr=True)
+            for warning in runtime.warnings:
+                console.print(f"[yellow]warning:[/] {warning}")
+            if args.command == "run":
+                return _run(session, expand(args.paths), args.json, console)
+            return _watch(session, Path(args.folder), args, console)
+    except (FileNotFoundError, RuntimeError, ValueError) as err:
+        print(f"docpipe: {err}", file=sys.stderr)
+        return 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="docpipe-out", help="where results go: OUT/<doc_id>/ (default docpipe-out)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per document, one per line")
+    parser.add_argument("--force", action="store_true", help="process unchanged files again")
+    parser.add_argument("--faults", default=None,
+                        help="inject faults, e.g. 'textract.*=ThrottlingException@0.3' (also $DOCPIPE_FAULTS)")
+
+
+def _run(session: DocumentSession, files: list[Path], as_json: bool, console: Console) -> int:
+    resumed = session.reconcile()
+    if resumed:
+        console.print(f"resuming {len(resumed)} unfinished document(s) from an earlier run")
+    tracked = resumed + [item for path in files for item in session.submit(path)]
+    reports: list[Report] = []
+    live = None if as_json or not console.is_terminal else Live(console=console, refresh_per_second=8)
+    if live:
+        live.start()
+    try:
+        pending = list(tracked)
+        while pending:
+            for item in list(pending):
+                report = _poll(session, item)
+                if report is not None:
+                    pending.remove(item)
+                    reports.append(report)
+                    if as_json:
+                        print(json.dumps(report.as_json()), flush=True)
+            if live:
+                live.update(_progress(session, pending, reports))
+            if pending:
+                time.sleep(0.1)
+    finally:
+        if live:
+            live.stop()
+    if not as_json:
+        Console().print(_summary(reports))
+    return 0 if all(r.status in ("SUCCEEDED", "QUARANTINED") for r in reports) else 1
+
+
+def _poll(session: DocumentSession, item: Tracked) -> Report | None:
+    if item.arn is None:
+        return session.finish(item, None)
+    execution = session.runtime.describe(item.arn)
+    if execution.status == "RUNNING":
+        return None
+    return session.finish(item, execution)
+
+
+def _progress(session: DocumentSession, pending: list[Tracked], reports: list[Report]) -> Table:
+    table = Table(title=f"docpipe: {len(reports)} done, {len(pending)} running", title_justify="left")
+    for column in ("document", "state", "seconds"):
+        table.add_column(column)
+    for report in reports:
+        table.add_row(Path(report.source).name, f"[{_STYLES[report.status]}]{report.status}[/]", f"{report.seconds:.1f}")
+    for item in pending:
+        state = session.runtime.current_state(item.arn) or "starting"
+        table.add_row(Path(item.source).name, f"[cyan]{state}[/]", f"{time.monotonic() - item.started:.1f}")
+    return table
+
+
+def _summary(reports: list[Report]) -> Table:
+    table = Table(title="docpipe results", title_justify="left")
+    for column in ("document", "status", "doc_id", "pages", "seconds", "cost (USD)", "reason / results"):
+        table.add_column(column, overflow="fold")
+    for report in reports:
+        pages = cost = ""
+        if report.manifest and Path(report.manifest).exists():
+            manifest = json.loads(Path(report.manifest).read_text())
+            pages, cost = str(manifest["usage"]["pages"] or ""), f"{manifest['cost']['total_usd']:.6f}"
+        detail = report.reason or (str(Path(report.manifest).parent) if report.manifest else "")
+        seconds = "cached" if report.cached else f"{report.seconds:.1f}"
+        table.add_row(Path(report.source).name, f"[{_STYLES[report.status]}]{report.status}[/]", report.doc_id or "",
+                      pages, seconds, cost, detail)
+    return table
+
+
+def _watch(session: DocumentSession, folder: Path, args: argparse.Namespace, console: Console) -> int:
+    """Poll the folder; a file is taken once its size and mtime held still for one interval."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    console.print(f"watching {folder} (Ctrl-C to stop); results in {args.out}")
+    seen: dict[Path, tuple[int, float]] = {}
+    candidates: dict[Path, tuple[int, float]] = {}
+    pending: list[Tracked] = session.reconcile()
+    failures = 0
+    try:
+        while True:
+            for path in expand([str(folder)]):
+                stamp = (path.stat().st_size, path.stat().st_mtime)
+                if seen.get(path) == stamp:
+                    continue
+                if candidates.get(path) == stamp:
+                    seen[path] = stamp
+                    pending += session.submit(path)
+                else:
+                    candidates[path] = stamp
+            for item in list(pending):
+                report = _poll(session, item)
+                if report is not None:
+                    pending.remove(item)
+                    failures += report.status == "FAILED"
+                    if args.json:
+                        print(json.dumps(report.as_json()), flush=True)
+                    else:
+                        console.print(f"[{_STYLES[report.status]}]{report.status:<11}[/] {report.source} "
+                                      f"{report.reason or report.manifest or ''}")
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        console.print(f"stopped; {len(pending)} document(s) were still running and will resume on the next start")
+        return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up docpipe on a fresh Debian machine (run as root, or with sudo for the apt step):
+#   bash scripts/bootstrap.sh         system packages + .venv with the offline runtime
+#   bash scripts/bootstrap.sh --dev   the same, plus the test tools
+# Safe to re-run: apt runs only for missing packages, pip only installs what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+
+# Debian packages the offline engines use (see README, "Dependencies").
+packages=(python3-venv python3-dev tesseract-ocr tesseract-ocr-eng fonts-dejavu-core)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".${extras}"
+echo "bootstrap: ready (.venv)" >&2

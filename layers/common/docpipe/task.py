@@ -8,6 +8,7 @@ recorded in the state) or a final `PipelineResult`.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -29,10 +30,7 @@ class StageResult:
 def lambda_task(stage: str, input_model: type[M], logic: Callable[[M], StageResult | PipelineResult]):
     """Build the Lambda handler for one pipeline stage."""
 
-    @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)  # responses may carry document text
-    @metrics.log_metrics
-    def handler(event: dict, context: Any) -> dict:
+    def run(event: dict, context: Any) -> dict:
         payload = input_model.model_validate(event)
         execution_id = getattr(payload, "execution_id", None)
         logger.set_correlation_id(execution_id)
@@ -50,5 +48,15 @@ def lambda_task(stage: str, input_model: type[M], logic: Callable[[M], StageResu
         logger.info("stage done", extra={"stage": stage, "doc_id": result.state.document.doc_id,
                                          "duration_ms": round(duration_ms, 1), "route": result.state.route})
         return result.state.model_dump(mode="json")
+
+    @lru_cache(maxsize=1)
+    def traced() -> Callable[[dict, Any], dict]:
+        # responses may carry document text: keep them out of traces
+        return tracer().capture_lambda_handler(run, capture_response=False)
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    def handler(event: dict, context: Any) -> dict:
+        return traced()(event, context)
 
     return handler

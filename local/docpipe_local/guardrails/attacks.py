@@ -23,38 +23,46 @@ from dataclasses import dataclass
 
 _F = re.I | re.S
 
-_INSTR = (r"(?:instructions?|directions?|rules?|guidelines?|guardrails?|prompts?|system (?:prompt|message)|"
-          r"directives?|programming|constraints?|restrictions?|polic(?:y|ies)|context|commands?|orders?|training|"
-          r"safety (?:rules|guidelines|filters?)|content polic(?:y|ies)|filters?)")
-_PREV = r"(?:all |any |the |your |my |these |those |every |of )*(?:previous|prior|above|earlier|preceding|initial|original|foregoing|old|existing|current|given|system|developer)?\s*"
+_PROMPTISH = (r"(?:instructions?|prompts?|system prompt|system message|directives?|programming|"
+              r"guardrails?|safety (?:rules|guidelines|filters?|settings)|content polic(?:y|ies)|ethical guidelines)")
+_RULEISH = r"(?:rules?|guidelines?|restrictions?|constraints?|polic(?:y|ies)|training|filters?|limitations?|principles)"
+_ADJ = r"(?:previous|prior|above|earlier|preceding|initial|original|foregoing|system|developer|existing|current|hidden|built-in)"
+_VERBS_IGNORE = r"(?:ignore|disregard|forget|override|bypass|skip|abandon|discard|overrule|set aside|throw out)"
+_VERBS_SHOW = (r"(?:reveal|show|print|display|output|repeat|recite|leak|dump|expose|tell|give|share|write out|paste|"
+               r"spell out|type out|list|what (?:is|are|was|were))")
+_SYS_PROMPT = (r"(?:system\s+prompt|system\s+message|initial\s+prompt|hidden\s+prompt|pre-?prompt|meta-?prompt|"
+               r"(?:hidden|secret|system|original|initial|internal|confidential|developer)\s+(?:instructions|rules|guidelines|directives))")
 
-# (weight, family, pattern): 3 = strong, 2 = medium, 1 = weak
+# (weight, family, pattern): 3 = strong (HIGH), 2 = medium (MEDIUM), 1 = weak (LOW)
 _PATTERNS: list[tuple[int, str, re.Pattern]] = [(w, f, re.compile(p, _F)) for w, f, p in [
     # -- instruction override
-    (3, "override", rf"\b(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|discard|overrule|cancel)\s+(?:about\s+)?{_PREV}{_INSTR}"),
-    (3, "override", rf"\b(?:do not|don't|stop|no longer)\s+(?:follow|obey|comply with|adhere to|apply|respect)(?:ing)?\s+{_PREV}{_INSTR}"),
-    (3, "override", r"\b(?:ignore|disregard|forget)\s+(?:everything|all|anything)\s+(?:(?:that\s+)?(?:you(?:'ve| have)? (?:been )?(?:told|said|instructed|given))|(?:above|before|prior|previously said|i said before|written above))"),
-    (2, "override", r"\b(?:new|updated|revised|real|actual|true)\s+(?:instructions?|rules?|system prompt|directives?)\s*[:\-]"),
-    (2, "override", r"\bfrom now on,?\s+(?:you\s+(?:will|must|shall|are|should|have to)|respond|answer|reply|only)"),
-    (3, "override", r"(?:^|\n)\s*(?:#{1,3}\s*)?(?:system|admin|administrator|developer|root)\s*(?:message|prompt|override|instruction)?\s*:\s*(?:you|ignore|disregard|new|override|the assistant)"),
-    (3, "override", r"\[(?:system|admin|inst|/inst)\]|<\|?(?:system|im_start|im_end|endoftext)\|?>|<</?sys>>"),
-    (2, "override", r"\b(?:your|the) (?:previous|prior|original|old) (?:instructions?|rules?|programming) (?:are|is) (?:void|cancelled|canceled|no longer valid|revoked|obsolete|replaced)"),
-    (2, "override", r"\b(?:without|with no|free of|free from|ignoring)\s+(?:any\s+)?(?:restrictions?|filters?|limitations?|censorship|guardrails?|safety (?:rules|guidelines|filters?)|content polic(?:y|ies)|ethical guidelines)"),
-    (2, "override", r"\b(?:decode|translate)\b.{0,40}\b(?:and|then)\s+(?:follow|execute|obey|do what it says|run)"),
+    (3, "override", rf"\b{_VERBS_IGNORE}\s+(?:all\s+|any\s+|every\s+)?(?:of\s+)?(?:your|the|my|these|those|its)?\s*(?:{_ADJ}\s+)*{_PROMPTISH}"),
+    (3, "override", rf"\b{_VERBS_IGNORE}\s+(?:all\s+|any\s+)?(?:of\s+)?your\s+(?:{_ADJ}\s+)*{_RULEISH}"),
+    (2, "override", rf"\b{_VERBS_IGNORE}\s+(?:all\s+|any\s+)(?:of\s+)?(?:the\s+)?(?:{_ADJ}\s+)+{_RULEISH}"),
+    (3, "override", rf"\b(?:do not|don't|stop|no longer|never)\s+(?:follow|obey|comply with|adhere to|respect)(?:ing)?\s+(?:your|the\s+(?:{_ADJ}\s+)+|any)\s*(?:{_PROMPTISH}|{_RULEISH})"),
+    (3, "override", r"\b(?:ignore|disregard|forget)\s+(?:everything|all|anything)\s+(?:(?:that\s+)?(?:you(?:'ve| have| were)? (?:been )?(?:told|said|instructed|given|taught))|above|before this|prior to this|previously said|i said before|written above)"),
+    (2, "override", r"\bnew\s+(?:instructions?|system prompt|directives?)\s*(?:for you)?\s*:\s*(?:you|ignore|disregard|from now|act|pretend|respond|answer|reveal|do not|don't|always|never)"),
+    (2, "override", r"\bfrom now on,?\s+(?:you\s+(?:will|must|shall|are going to|should|have to)\s+)?(?:act|respond|answer|reply|behave|pretend|ignore|role-?play|speak|talk|only (?:answer|respond|reply)|be an?\b)"),
+    (3, "override", r"(?:^|\n)\s*(?:#{1,3}\s*)?(?:system|admin|administrator|developer|root)\s*(?:message|prompt|override|instruction)?\s*:\s*(?:you are now|ignore|disregard|new instructions|override|the assistant (?:must|will|should))"),
+    (3, "override", r"\[(?:system|admin|inst|/inst)\]|<\|(?:system|im_start|im_end|endoftext)\|>|<</?sys>>"),
+    (2, "override", r"\b(?:your|the) (?:previous|prior|original|old) (?:instructions?|rules|programming|guidelines) (?:are|is|have been) (?:now )?(?:void|cancelled|canceled|no longer valid|revoked|obsolete|replaced|lifted|suspended)"),
+    (2, "override", r"\b(?:answer|respond|reply|talk|speak|act|operate|behave|write|generate|output|comply)\b\s+(?:\w+\s+){0,3}(?:without|with no|free (?:of|from)|ignoring)\s+(?:any\s+)?(?:restrictions?|filters?|limitations?|censorship|guardrails?|safety (?:rules|guidelines|filters?)|content polic(?:y|ies)|ethical guidelines|moral(?:s|ity))"),
+    (2, "override", r"\b(?:decode|translate|decipher)\b.{0,40}\b(?:and|then)\s+(?:follow|execute|obey|do what it says|run) (?:it|them|the instructions)"),
     # -- role play / jailbreak personas
-    (3, "roleplay", r"\b(?:you are|you're|act as|become|pretend (?:to be|you are)|roleplay as|role-play as|play the role of)\s+(?:now\s+)?(?:a |an |the )?(?:DAN|STAN|DUDE|AIM|jailbroken|jailbreak|evil|unrestricted|unfiltered|uncensored|unaligned|amoral|unethical|rogue|unlimited)\b"),
-    (3, "roleplay", r"\bdo anything now\b|\bDAN mode\b|\bdeveloper mode\b|\bgod mode\b|\bjailbreak(?:ed|ing)?\b"),
-    (2, "roleplay", r"\b(?:pretend|imagine|suppose|act as if|let's say)\b.{0,60}\b(?:no|without|free (?:of|from)|not bound by)\s+(?:any\s+)?(?:rules?|restrictions?|limits?|limitations?|filters?|guidelines?|ethics|morals)"),
+    (3, "roleplay", r"\b(?:you are|you're|act as|become|pretend (?:to be|you are)|role-?play as|play the role of|respond as)\s+(?:now\s+)?(?:a |an |the |my )?(?:DAN|STAN|DUDE|AIM|jailbroken|jailbreak|evil|unrestricted|unfiltered|uncensored|unaligned|amoral|unethical|rogue|unlimited|unbound)\b"),
+    (3, "roleplay", r"\bdo anything now\b|\bDAN mode\b|\b(?:enable|activate|enter|switch to)\s+(?:DAN|god|jailbreak|unrestricted|uncensored) mode\b|\b(?:you|your)\b.{0,30}\bdeveloper mode\b|\bdeveloper mode\b.{0,60}\b(?:uncensored|unfiltered|no restrictions|ignore|policies)\b"),
+    (2, "roleplay", r"\bjailbr(?:eak|oken)\b.{0,40}\b(?:you|AI|assistant|model|chatbot|llm|gpt|claude|this chat)\b|\b(?:you|AI|assistant|model|chatbot|llm)\b.{0,40}\bjailbr(?:eak|oken)\b"),
+    (2, "roleplay", r"\b(?:pretend|imagine|suppose|act as if|let's say)\s+(?:that\s+)?(?:you|you're|you are|your)\b.{0,60}\b(?:no|without|free (?:of|from)|not bound by|unbound by|freed from)\s+(?:any\s+)?(?:rules?|restrictions?|limits?|limitations?|filters?|guidelines?|ethics|morals|programming)"),
     (2, "roleplay", r"\bstay in character\b|\bnever break character\b|\bdon't break character\b"),
-    (2, "roleplay", r"\b(?:an? )?AI (?:model |assistant )?(?:with(?:out)?|that has no|that ignores) (?:any )?(?:restrictions?|filters?|rules|limits|guidelines)"),
-    (1, "roleplay", r"\b(?:you are|you're) (?:no longer|not) (?:an? )?(?:AI|assistant|language model|chatbot|bound|restricted)"),
-    (1, "roleplay", r"\bhypothetically,? (?:if you (?:had|were)|as an? )"),
+    (2, "roleplay", r"\b(?:an? )?AI (?:model |assistant )?(?:with(?:out)?|that has no|that ignores|free of) (?:any )?(?:restrictions?|filters?|rules|limits|guidelines|censorship)"),
+    (2, "roleplay", r"\b(?:you are|you're) (?:no longer|not) (?:an? )?(?:AI|assistant|language model|chatbot|bound by|restricted by)"),
     # -- system prompt exfiltration
-    (3, "exfiltration", r"\b(?:reveal|show|print|display|output|repeat|recite|leak|dump|expose|tell me|give me|share|write out|paste|list|spell out|what (?:is|are|was|were))\s+(?:me\s+)?(?:all\s+|exactly\s+)?(?:your|the|its)\s+(?:full\s+|entire\s+|complete\s+|exact\s+|original\s+|hidden\s+|secret\s+|initial\s+|internal\s+|confidential\s+|system\s+)*(?:system\s+prompt|system\s+message|initial\s+prompt|hidden\s+prompt|pre-?prompt|meta-?prompt|instructions|prompt|configuration|guidelines|rules you (?:were|are) given)"),
-    (3, "exfiltration", r"\b(?:repeat|print|output|copy|recite|echo)\b.{0,30}\b(?:text|words|everything|content|messages?|lines?)\s+(?:above|before this|prior to this|that came before)"),
+    (3, "exfiltration", rf"\b{_VERBS_SHOW}\s+(?:me\s+|us\s+)?(?:all\s+|exactly\s+)?(?:of\s+)?(?:your|the|its)\s+(?:full\s+|entire\s+|complete\s+|exact\s+|whole\s+)?{_SYS_PROMPT}"),
+    (2, "exfiltration", rf"\b{_VERBS_SHOW}\s+(?:me\s+|us\s+)?(?:all\s+|exactly\s+)?(?:of\s+)?your\s+(?:full\s+|entire\s+|complete\s+|exact\s+|original\s+|initial\s+)?(?:instructions|prompt|configuration|guidelines|rules|directives)"),
+    (2, "exfiltration", r"\b(?:repeat|print|output|recite|echo)\b.{0,20}\b(?:everything|all|the (?:text|words|content|messages?|conversation))\s+(?:above|before this|prior to this|that came before|so far)"),
     (2, "exfiltration", r"\bwhat (?:were|are) you (?:told|instructed|programmed|asked) (?:before|at the (?:start|beginning)|initially|to do before)"),
-    (2, "exfiltration", r"\b(?:verbatim|word for word|word-for-word)\b.{0,60}\b(?:prompt|instructions|above|system)"),
-    (2, "exfiltration", r"\b(?:begin|start) your (?:reply|answer|response) with\b.{0,40}\b(?:system prompt|instructions|you are)"),
+    (2, "exfiltration", r"\b(?:verbatim|word for word|word-for-word)\b.{0,60}\b(?:prompt|instructions|system)\b|\b(?:prompt|instructions|system message)\b.{0,40}\b(?:verbatim|word for word|word-for-word)\b"),
+    (2, "exfiltration", r"\b(?:begin|start) your (?:reply|answer|response) with\b.{0,40}\b(?:system prompt|your instructions|you are a)"),
 ]]
 
 _LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")

@@ -62,7 +62,7 @@ _P = {name: re.compile(pattern, _F) for name, pattern in {
     "insult_2p": rf"\b(?:you(?:'re| are| r)?|ur|you (?:absolute|total|complete|utter|little|big|fucking|stupid)|what an?|such an?)\s+(?:an?\s+|such an?\s+|so\s+|the\s+)?(?:\w+\s+)?{_INSULT_WORDS}\b",
     "insult_word": rf"\b{_INSULT_WORDS}\b",
     "insult_shut": r"\bshut (?:up|your (?:mouth|face|trap))\b|\bnobody (?:likes|cares about) you\b|\bgo to hell\b",
-    "threat": rf"\b(?:i(?:'ll| will| am going to|'m going to|'m gonna| gonna| want to| wanna)|we(?:'ll| will| are going to)|going to|gonna)\s+(?:\w+\s+)?{_VIOLENT_VERBS}\s+(?:you|him|her|them|everyone|everybody|people|your|his|their|all)\b",
+    "threat": rf"\b(?:(?:we|you|they|everyone|somebody|someone) (?:should|must|need to|ought to|have to)|let's|i(?:'ll| will| am going to|'m going to|'m gonna| gonna| want to| wanna)|we(?:'ll| will| are going to)|going to|gonna)\s+(?:\w+\s+)?{_VIOLENT_VERBS}\s+(?:you|him|her|them|everyone|everybody|people|your|his|their|all|every (?:one|single)|each (?:one|of)|(?:those|these) (?:people|guys|men|women|kids|bastards|idiots))\b",
     "violent_howto": rf"{_HARM_HOWTO}.{{0,30}}\b{_VIOLENT_VERBS}\b.{{0,20}}\b(?:someone|somebody|a person|people|him|her|my|a child|them)\b",
     "graphic": r"\b(?:blood (?:everywhere|spurting|splatter)|guts|disembowel\w*|dismember\w*|decapitat\w*|mutilat\w*|gore|skull (?:crushed|smashed)|entrails)\b",
     "violent_word": rf"\b{_VIOLENT_VERBS}(?:s|ed|ing)?\b|\b(?:killed|murdered|stabbed|shot dead|violence|violent|assault(?:ed)?|weapon)\b",

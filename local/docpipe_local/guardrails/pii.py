@@ -85,15 +85,30 @@ _CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
 _CARD_IIN = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|6(?:011|5|4[4-9]|22)|3(?:0[0-5]|[68])|35|62|5[06-8]|6\d)")
 
 
+_CARD_GROUPINGS = {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 3), (4, 4, 5), (4, 4, 4, 1)}
+
+
+def _card_length_ok(digits: str) -> bool:
+    if digits[:2] in ("34", "37"):
+        return len(digits) == 15  # American Express
+    if digits[0] == "5" or digits[:2] in ("22", "23", "24", "25", "26", "27"):
+        return len(digits) == 16  # Mastercard
+    if digits[0] == "4":
+        return len(digits) in (13, 16, 19)  # Visa
+    return 14 <= len(digits) <= 19
+
+
 @_detector("CREDIT_DEBIT_CARD_NUMBER", 90)
 def _cards(text: str):
     for start, end, raw in _spans(_CARD, text):
         digits = _digits(raw)
-        if 13 <= len(digits) <= 19 and _CARD_IIN.match(digits) and std_luhn.is_valid(digits):
-            # separators, if any, must group the digits as printed cards do (4-4-4-4, 4-6-5, ...)
-            groups = re.split(r"[ -]", raw)
-            if len(groups) == 1 or all(2 <= len(g) <= 6 for g in groups):
-                yield start, end
+        if not (13 <= len(digits) <= 19 and _CARD_IIN.match(digits) and _card_length_ok(digits)
+                and std_luhn.is_valid(digits)):
+            continue
+        # separators, if any, must group the digits as printed cards do (4-4-4-4, 4-6-5, ...)
+        groups = tuple(len(g) for g in re.split(r"[ -]", raw))
+        if len(groups) == 1 or groups in _CARD_GROUPINGS:
+            yield start, end
 
 
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
@@ -127,14 +142,16 @@ def _ssn(text: str):
             yield m.start(), m.end()
 
 
-_ITIN = re.compile(r"(?<![\w-])9\d{2}-?[5-9]\d-?\d{4}(?![\w-])")
+_ITIN = re.compile(r"(?<![\w-])9\d{2}(-?)[5-9]\d\1\d{4}(?![\w-])")
+_ITIN_WORDS = re.compile(r"\b(?:itin|taxpayer|tax id|tin)\b", re.I)
 
 
 @_detector("US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER", 86)
 def _itin(text: str):
-    for start, end, raw in _spans(_ITIN, text):
-        if std_us_itin.is_valid(_digits(raw)):
-            yield start, end
+    for m in _ITIN.finditer(text):
+        # dashed form stands alone; nine bare digits need a word that says ITIN
+        if std_us_itin.is_valid(_digits(m.group(0))) and (m.group(1) or _context_before(text, m.start(), _ITIN_WORDS)):
+            yield m.start(), m.end()
 
 
 _PHONE_HINT = re.compile(r"\b(?:call|phone|tel|telephone|mobile|cell|fax|contact|reach|text|whatsapp|number|dial|ring)\b", re.I)
@@ -298,7 +315,7 @@ _labelled("US_BANK_ROUTING_NUMBER", 84, r"\b(?:routing|aba|rtn|transit)\b(?:\s+(
           r"\b\d{9}\b", lambda v: std_us_rtn.is_valid(v))
 _labelled("US_BANK_ACCOUNT_NUMBER", 83, r"\b(?:bank |checking |savings )?(?:account|acct)\b(?:\s+(?:number|no\.?|#))?",
           r"\b\d{8,17}\b")
-_labelled("US_PASSPORT_NUMBER", 83, r"\bpassport\b(?:\s+(?:number|no\.?|#))?", r"\b[A-Z]?\d{8,9}\b")
+_labelled("US_PASSPORT_NUMBER", 88, r"\bpassport\b(?:\s+(?:number|no\.?|#))?", r"\b[A-Z]?\d{8,9}\b")
 _labelled("UK_NATIONAL_HEALTH_SERVICE_NUMBER", 84, r"\bnhs\b(?:\s+(?:number|no\.?|#))?",
           r"\b\d{3}[ -]?\d{3}[ -]?\d{4}\b", lambda v: std_gb_nhs.is_valid(_digits(v)))
 _labelled("UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER", 84, r"\b(?:utr|unique taxpayer reference)\b(?:\s+(?:number|no\.?|#))?",

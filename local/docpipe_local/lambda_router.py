@@ -126,14 +126,14 @@ class LambdaEmulator(Emulator):
         with self._load_lock:
             handler = function.load()
         context = LambdaContext(function.name, function.memory_mb, function.arn, function.timeout_s)
-        started = time.perf_counter()
+        started = time.monotonic()  # the clock the emulators log with, for overhead accounting
         error: dict | None = None
         try:
             result = handler(event, context)
         except Exception as exc:  # what Lambda reports for an unhandled exception
             error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": context.aws_request_id,
                      "stackTrace": traceback.format_tb(exc.__traceback__)}
-        duration = time.perf_counter() - started
+        duration = time.monotonic() - started
         if error is None and duration > function.timeout_s:
             error = {"errorMessage": f"Task timed out after {duration:.2f} seconds", "errorType": "Sandbox.Timedout"}
         with self._record_lock:

@@ -69,6 +69,13 @@ class OfflineRuntime:
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def __enter__(self) -> "OfflineRuntime":
+        try:
+            return self._start()
+        except BaseException:
+            self._stack.close()  # leave no mock, hub, lock or environment behind
+            raise
+
+    def _start(self) -> "OfflineRuntime":
         from moto import mock_aws
 
         lock = FileLock(str(self.home / "runtime.lock"))

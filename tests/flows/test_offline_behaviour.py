@@ -4,11 +4,8 @@ re-delivery, concurrency, fault injection and where handler logs go."""
 import json
 import threading
 
-from docpipe_local.runtime import OfflineRuntime
 from docpipe_local.trigger import s3_event
 from tests.conftest import SAMPLES
-
-from .targets import OfflineTarget
 
 
 def _publishes(target, doc_id=None) -> int:
@@ -43,33 +40,17 @@ def test_concurrent_redeliveries_claim_the_document_once(offline):
 
 def test_ten_documents_run_concurrently(offline):
     data = (SAMPLES / "bridge_report.pdf").read_bytes()
-    first_invocation = len(offline.runtime.lambdas.invocations)
     arns = [arn for index in range(10) for arn in offline.start(data, f"concurrent-{index}.pdf")]
     results = offline.finish(arns)
     assert all(r.result["status"] == "SUCCEEDED" for r in results)
-    validates = [i for i in offline.runtime.lambdas.invocations[first_invocation:] if i.function.endswith("ValidateFunction")]
-    publishes = [i for i in offline.runtime.lambdas.invocations[first_invocation:] if i.function.endswith("PublishFunction")]
-    # executions overlap: some document was validated before another one was published
-    assert min(p.started for p in publishes) < max(v.started for v in validates)
-
-
-def test_throttling_is_retried_by_the_state_machine(home):
-    faults = "textract.DetectDocumentText=ThrottlingException@0.5"
-    with OfflineRuntime(home=home, persist=False, faults=faults, fault_seed=3) as runtime:
-        target = OfflineTarget(runtime)
-        result = target.process((SAMPLES / "scanned_notice.pdf").read_bytes(), "throttled.pdf")
-        assert result.result["status"] == "SUCCEEDED"
-        assert runtime.faults.injected, "the seed should inject at least one throttle"
-        failed = [e for e in result.history() if e["type"] == "TaskFailed"]
-        assert any("ThrottlingException" in e["taskFailedEventDetails"]["error"] for e in failed)
-
-
-def test_permanent_textract_errors_quarantine_with_textracts_words(home):
-    with OfflineRuntime(home=home, persist=False,
-                        faults="textract.DetectDocumentText=BadDocumentException@1") as runtime:
-        result = OfflineTarget(runtime).process((SAMPLES / "site_photo.png").read_bytes(), "bad.png")
-        assert result.result["status"] == "QUARANTINED"
-        assert "BadDocumentException" in result.result["reason"]
+    # the executions' lifetimes overlap: count how many were running at once
+    spans = [offline.sfn.describe_execution(executionArn=r.execution_arn) for r in results]
+    edges = sorted([(s["startDate"], 1) for s in spans] + [(s["stopDate"], -1) for s in spans])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    assert peak >= 5, f"at most {peak} executions ran at once"
 
 
 def test_handler_logs_go_to_the_data_directory_with_the_execution_as_correlation_id(offline):
@@ -77,19 +58,3 @@ def test_handler_logs_go_to_the_data_directory_with_the_execution_as_correlation
     lines = [json.loads(line) for line in offline.runtime.log_path.read_text().splitlines()]
     mine = [line for line in lines if line.get("correlation_id") == result.execution_arn]
     assert {line["function_name"].rsplit("-", 1)[-1] for line in mine} >= {"ValidateFunction", "PublishFunction"}
-
-
-def test_an_interrupted_run_resumes_on_the_next_start(home, tmp_path):
-    from docpipe_local.documents import DocumentSession
-
-    with OfflineRuntime(home=home) as runtime:
-        # uploaded, but the process "dies" before any execution: no event was delivered
-        runtime.s3.put_object(Bucket=runtime.bucket, Key=runtime.inbox_prefix + "orphan.txt",
-                              Body=(SAMPLES / "inspection_notes.txt").read_bytes())
-    with OfflineRuntime(home=home) as runtime:
-        session = DocumentSession(runtime, tmp_path / "out")
-        resumed = session.reconcile()
-        assert [t.key for t in resumed] == [runtime.inbox_prefix + "orphan.txt"]
-        report = session.finish(resumed[0], runtime.wait([resumed[0].arn])[resumed[0].arn])
-        assert report.status == "SUCCEEDED"
-        assert session.reconcile() == []

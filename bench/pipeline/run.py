@@ -1,0 +1,130 @@
+"""bench/pipeline: documents per minute through `docpipe run`, and what the orchestration costs, side by
+side with a plain script that does the same extraction without any pipeline, in the same process.
+
+    .venv/bin/python bench/pipeline/run.py [--copies N]
+
+Scanned set: the shipped scanned letter (2 pages) and notice (1 page), N copies each: heavy OCR work.
+Born-digital set: the shipped 4-page report, 10 copies: light work, where orchestration shows.
+The pipeline runs all documents of a set at once (as uploads arrive); the plain script loops over them.
+Overhead = wall time minus the time inside handlers and emulated services (union of their intervals),
+as a share of wall time, measured from the first upload to the last result (runtime start-up excluded
+and reported on its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
+
+
+def plain_extract(path: Path) -> str:
+    """What a user would write without docpipe: PDFium's text layer, else Tesseract on 300 dpi renders."""
+    import pypdfium2 as pdfium
+    import tesserocr
+
+    from docpipe_local.emulators.textract import find_tessdata
+
+    pdf, texts = pdfium.PdfDocument(path), []
+    with tesserocr.PyTessBaseAPI(path=find_tessdata(), lang="eng") as api:
+        for page in pdf:
+            text = page.get_textpage().get_text_bounded()
+            if len(text.strip()) < 16:
+                api.SetImage(page.render(scale=300 / 72).to_pil())
+                text = api.GetUTF8Text()
+            texts.append(text)
+    return "\n".join(texts)
+
+
+def union_seconds(intervals: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(intervals):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
+def run_pipeline(files: list[Path]) -> dict:
+    from docpipe_local import cli
+    from docpipe_local.documents import DocumentSession
+    from docpipe_local.runtime import OfflineRuntime
+    from rich.console import Console
+
+    with tempfile.TemporaryDirectory() as home:
+        started = time.monotonic()
+        with OfflineRuntime(home=Path(home), persist=False) as runtime:
+            ready = time.monotonic()
+            session = DocumentSession(runtime, Path(home) / "out")
+            with redirect_stdout(io.StringIO()) as captured:
+                code = cli._run(session, files, True, Console(file=io.StringIO()))
+            finished = time.monotonic()
+            reports = [json.loads(line) for line in captured.getvalue().splitlines()]
+            textract = next(e for e in runtime.hub.emulators["textract"])
+            busy = [(i.started, i.started + i.duration_s) for i in runtime.lambdas.invocations]
+            busy += [(start, stop) for _, _, start, stop in textract.page_log]
+    assert code == 0 and all(r["status"] == "SUCCEEDED" for r in reports), reports
+    wall = finished - ready
+    return {"startup_s": ready - started, "wall_s": wall, "busy_s": union_seconds(busy),
+            "overhead_share": 1 - union_seconds(busy) / wall}
+
+
+def run_plain(files: list[Path]) -> float:
+    started = time.monotonic()
+    for path in files:
+        assert plain_extract(path).strip()
+    return time.monotonic() - started
+
+
+def copies(names: list[str], count: int, folder: Path) -> list[Path]:
+    made = []
+    for index in range(count):
+        for name in names:
+            target = folder / f"{Path(name).stem}-{index}{Path(name).suffix}"
+            target.write_bytes((SAMPLES / name).read_bytes())
+            made.append(target)
+    return made
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--copies", type=int, default=3, help="copies of each scanned sample (default 3)")
+    args = parser.parse_args()
+    os.environ.setdefault("DOCPIPE_HOME", tempfile.mkdtemp())
+    with tempfile.TemporaryDirectory() as folder:
+        scanned = copies(["scanned_letter.pdf", "scanned_notice.pdf"], args.copies, Path(folder))
+        digital = copies(["bridge_report.pdf"], 10, Path(folder))
+        rows = []
+        for label, files in (("scanned (OCR)", scanned), ("born-digital", digital)):
+            plain = run_plain(files)
+            pipeline = run_pipeline(files)
+            rows.append({
+                "set": label, "documents": len(files),
+                "plain_docs_per_min": round(len(files) / plain * 60, 1),
+                "pipeline_docs_per_min": round(len(files) / pipeline["wall_s"] * 60, 1),
+                "throughput_ratio": round(plain / pipeline["wall_s"], 2),
+                "added_s_per_doc": round((pipeline["wall_s"] - plain) / len(files), 3),
+                "overhead_share": round(pipeline["overhead_share"], 3),
+                "runtime_startup_s": round(pipeline["startup_s"], 2),
+            })
+    print(json.dumps(rows, indent=2))
+    print("\n| set | docs | plain script docs/min | pipeline docs/min | pipeline / plain | added s/doc | "
+          "orchestration overhead | runtime start-up |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['set']} | {r['documents']} | {r['plain_docs_per_min']} | {r['pipeline_docs_per_min']} | "
+              f"{r['throughput_ratio']:.2f}× | {r['added_s_per_doc']:+.3f} | {r['overhead_share']:.1%} | "
+              f"{r['runtime_startup_s']} s |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

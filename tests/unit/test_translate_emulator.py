@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import shutil
 import sys
 import threading
@@ -124,7 +125,12 @@ def test_same_language_comes_back_unchanged(translate):
 
 # ---- auto detection ------------------------------------------------------------------------------
 
+needs_detector = pytest.mark.skipif(importlib.util.find_spec("py3langid") is None,
+                                    reason="SourceLanguageCode=auto needs py3langid==0.4.0")
 
+
+
+@needs_detector
 def test_auto_detects_the_source_language(translate):
     response = tr(translate, "El puente es muy viejo y la casa es nueva.", "auto", "en")
     assert response["SourceLanguageCode"] == "es"
@@ -132,6 +138,7 @@ def test_auto_detects_the_source_language(translate):
     assert tr(translate, "Buongiorno, come stai oggi?", "auto", "es")["SourceLanguageCode"] == "it"
 
 
+@needs_detector
 def test_auto_with_too_little_text_is_low_confidence(translate):
     with pytest.raises(translate.exceptions.DetectedLanguageLowConfidenceException):
         tr(translate, "ok", "auto", "es")

@@ -352,7 +352,12 @@ def _get_detector():
     global _detector
     with _detector_lock:
         if _detector is None:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+            try:
+                from py3langid.langid import MODEL_FILE, LanguageIdentifier
+            except ImportError as exc:
+                raise ServiceError("InternalServerException",
+                                   "SourceLanguageCode=auto needs the language detector offline: "
+                                   "pip install py3langid==0.4.0", 500) from exc
 
             identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
             known = set(identifier.nb_classes)

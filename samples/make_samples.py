@@ -666,7 +666,7 @@ def site_photo() -> tuple[bytes, str]:
     wall = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
 
     # the printed notice
-    sheet_w, sheet_h = 860, 700
+    sheet_w, sheet_h = 860, 600
     fonts = {
         "h": ImageFont.truetype(str(SANS_BOLD), 76),
         "h2": ImageFont.truetype(str(SANS_BOLD), 38),

@@ -289,6 +289,30 @@ def test_async_task_to_a_missing_bucket_fails(polly):
         assert task["TaskStatus"] == "failed" and "NoSuchBucket" in task["TaskStatusReason"]
 
 
+def test_async_task_notifies_its_sns_topic():
+    published = []
+
+    class FakeSns:
+        def publish(self, **kwargs):
+            published.append(kwargs)
+
+    class FakeS3:
+        def put_object(self, **kwargs):
+            assert kwargs["Body"] and kwargs["ContentType"] == "audio/mpeg"
+
+    emulator = PollyEmulator(s3_client_factory=FakeS3, sns_client_factory=FakeSns)
+    topic = "arn:aws:sns:us-east-1:123456789012:polly-done"
+    task = emulator.StartSpeechSynthesisTask({"Text": "Done soon.", "VoiceId": "Brian", "OutputFormat": "mp3",
+                                              "OutputS3BucketName": "docpipe-audio", "SnsTopicArn": topic})
+    assert emulator.wait_for_tasks(30)
+    emulator.close()
+    assert emulator.GetSpeechSynthesisTask({"TaskId": task["SynthesisTask"]["TaskId"]})["SynthesisTask"][
+        "TaskStatus"] == "completed"
+    message = json.loads(published[0]["Message"])
+    assert published[0]["TopicArn"] == topic
+    assert message["taskStatus"] == "COMPLETED" and message["voiceId"] == "Brian"
+
+
 def test_async_task_limits_and_lookups(polly):
     with pytest.raises(polly.exceptions.TextLengthExceededException):
         polly.start_speech_synthesis_task(Text="a" * 100_001, VoiceId="Joanna", OutputFormat="mp3",

@@ -481,7 +481,8 @@ class PollyEmulator(Emulator):
         self._espeak_languages: set[str] | None = None
         self._tasks: dict[str, dict[str, Any]] = {}
         self._tasks_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=task_workers, thread_name_prefix="polly-task")
+        self._task_workers = task_workers
+        self._executor: ThreadPoolExecutor | None = None  # started with the first task, again after close()
         self.stats = {"requests": 0, "characters": 0, "audio_seconds": 0.0, "seconds": 0.0}
 
     # ---- voices ----------------------------------------------------------------------------------
@@ -687,7 +688,10 @@ class PollyEmulator(Emulator):
         with self._tasks_lock:
             self._tasks[task_id] = task
             snapshot = dict(task)
-        self._executor.submit(self._run_task, task_id, request, bucket, key)
+        with self._clients_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self._task_workers, thread_name_prefix="polly-task")
+            self._executor.submit(self._run_task, task_id, request, bucket, key)
         return {"SynthesisTask": snapshot}
 
     def _run_task(self, task_id: str, request: _Request, bucket: str, key: str) -> None:
@@ -783,7 +787,15 @@ class PollyEmulator(Emulator):
             return self._sns
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Finish the tasks that are running (queued ones are cancelled and marked failed)."""
+        with self._clients_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        with self._tasks_lock:
+            for task in self._tasks.values():
+                if task["TaskStatus"] in ("scheduled", "inProgress"):
+                    task.update(TaskStatus="failed", TaskStatusReason="The emulator was shut down.")
 
 
 def _boto3_client(service: str, region: str):

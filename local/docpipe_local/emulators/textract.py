@@ -1,13 +1,16 @@
 """Amazon Textract, offline: text detection that really reads the document.
 
 Engines
-    * PDF pages with a text layer: pypdfium2 reads the characters and their boxes (no OCR, ~1 ms a page).
-    * PDF pages without one (scans): pypdfium2 renders them at 300 dpi, Tesseract (tesserocr) reads them.
-    * PNG, JPEG and TIFF images: Pillow decodes them, Tesseract reads them.
+    * PDF pages with a text layer: pypdfium2 reads the characters and their boxes (no OCR; ~3 ms a page
+      with its blocks built).
+    * PDF pages without one (scans): pypdfium2 renders them at 300 dpi, Tesseract (tesserocr) reads them
+      (~0.7 s a Letter page on one core). A page that reads badly is read again with Tesseract's
+      orientation detection, then upside down, so sideways and upside-down scans come out right.
+    * PNG, JPEG (EXIF orientation applied) and TIFF images: Pillow decodes them, Tesseract reads them.
   The format is sniffed from the magic bytes, never taken from a name. Tesseract is not thread-safe: each
   worker thread of the OCR pool owns one ``PyTessBaseAPI``; tesserocr releases the GIL while it recognizes,
   so pages are read in parallel, one per worker. pdfium is not thread-safe either: every pdfium call holds
-  one module-wide lock (rendering included; recognition runs outside it).
+  one module-wide lock, ``PDFIUM_LOCK`` (rendering included; recognition runs outside it).
 
 Operations
     DetectDocumentText, AnalyzeDocument (sync), StartDocumentTextDetection, GetDocumentTextDetection
@@ -56,10 +59,12 @@ import json
 import logging
 import math
 import os
+import re
 import struct
 import threading
 import time
 import uuid
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -89,8 +94,9 @@ _UNSUPPORTED = "Request has unsupported document format"
 _INVALID = "Request has invalid parameters"
 _S3_ERROR = "Unable to get object metadata from S3. Check object key, region and/or access permissions."
 
-# pdfium is not thread-safe: every call into it, from any emulator instance, holds this lock.
-_PDFIUM_LOCK = threading.RLock()
+# pdfium is not thread-safe: every call into it, from any emulator instance, holds this lock. Other code
+# that uses pypdfium2 in the same process while jobs run (an in-process handler) must hold it too.
+PDFIUM_LOCK = threading.RLock()
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -221,9 +227,10 @@ def _warnings(pages: list[_Page]) -> list[dict[str, Any]]:
 # pdfium text layer
 # ------------------------------------------------------------------------------------------------------
 
-_SPACES = {0x09, 0x20, 0xA0, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008,
-           0x2009, 0x200A, 0x202F, 0x3000}
-_BREAKS = {0x0A, 0x0D, 0x0C, 0x0B, 0x2028, 0x2029}
+# a word is a run of anything but white space; a line break is one of pdfium's (or the PDF's) breaks
+_TOKENS = re.compile(r"[^\s]+|[\n\r\f\v\u2028\u2029]")
+# what never belongs in a word: control characters (but U+0002, pdfium's hyphen), non-characters, surrogates
+_DROP = {c: None for c in [*range(0x00, 0x20), 0x7F, 0xFFFE, 0xFFFF, *range(0xD800, 0xE000)] if c != 0x02}
 
 
 def _page_transform(page) -> Callable[[float, float], tuple[float, float]]:
@@ -271,9 +278,10 @@ def _image_coverage(page) -> float:
 def _text_layer(page) -> list[list[_Word]] | None:
     """Lines of words with boxes from the page's text layer; None when the page needs OCR.
 
-    Call with _PDFIUM_LOCK held. Words break at spaces and at gaps wider than half a character height;
-    lines break where pdfium puts a line break, where the baseline moves, and at gaps wider than two
-    character heights (table cells and columns become separate LINEs, as Textract makes them).
+    Call with PDFIUM_LOCK held. Words are pdfium's text split at white space (pdfium inserts spaces and
+    line breaks where the layout has them); a word's box spans its first and last glyphs. Lines break
+    where pdfium breaks them, where the baseline moves, and at gaps wider than two character heights
+    (table cells and columns become separate LINEs, as Textract makes them).
     """
     import pypdfium2.raw as pdfium_c
 
@@ -284,65 +292,55 @@ def _text_layer(page) -> list[list[_Word]] | None:
         if count <= 0:
             return None
         text = _page_text(raw, count)
-        codes = [ord(ch) for ch in text] if text is not None else [
-            pdfium_c.FPDFText_GetUnicode(raw, i) for i in range(count)]
-        printable = sum(1 for code in codes if code > 0x20 and code not in _SPACES and code not in _BREAKS)
+        if text is None:
+            text = "".join(chr(c) if c <= 0x10FFFF else "\ufffd"
+                           for c in (pdfium_c.FPDFText_GetUnicode(raw, i) for i in range(count)))
+        tokens = list(_TOKENS.finditer(text))
+        printable = sum(len(t.group().translate(_DROP)) for t in tokens if not t.group().isspace())
         if printable == 0 or (printable < 20 and _image_coverage(page) >= 0.5):
             return None  # a scan, perhaps with a stamped page number: read the picture
         to_norm = _page_transform(page)
         rect = pdfium_c.FS_RECTF()
+        rect_ref = ctypes.byref(rect)
+        get_box = pdfium_c.FPDFText_GetLooseCharBox
+
+        def glyph(index: int) -> tuple[float, float, float, float] | None:
+            if not get_box(raw, index, rect_ref):
+                return None
+            return (min(rect.left, rect.right), min(rect.bottom, rect.top),
+                    max(rect.left, rect.right), max(rect.bottom, rect.top))
+
         lines: list[list[_Word]] = []
         line: list[_Word] = []
-        chars: list[str] = []
-        box: list[float] = []
-        prev: tuple[float, float, float, float] | None = None  # previous glyph, user space l, b, r, t
-
-        def end_word() -> None:
-            nonlocal chars, box
-            if chars:
-                (u0, v0), (u1, v1) = to_norm(box[0], box[3]), to_norm(box[2], box[1])
-                line.append(_Word("".join(chars), TEXT_LAYER_CONFIDENCE,
-                                  (min(u0, u1), min(v0, v1), max(u0, u1), max(v0, v1))))
-            chars, box = [], []
-
-        def end_line() -> None:
-            nonlocal line
-            end_word()
-            if line:
-                lines.append(line)
-            line = []
-
-        for index, code in enumerate(codes):
-            if code in _BREAKS:
-                end_line()
-                prev = None
+        prev: tuple[float, float, float, float] | None = None  # previous word, user space l, b, r, t
+        for token in tokens:
+            word = token.group()
+            if word.isspace():  # a line break
+                if line:
+                    lines.append(line)
+                line, prev = [], None
                 continue
-            if code in _SPACES or code == 0x20:
-                end_word()
+            word = word.replace("\x02", "-").translate(_DROP)  # pdfium marks a line-end hyphen with U+0002
+            if not word:
                 continue
-            if code == 0x02 or pdfium_c.FPDFText_IsHyphen(raw, index) == 1:
-                code = 0x2D  # pdfium marks a hyphen at a line end with U+0002
-            elif code < 0x20 or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
-                continue
-            if not pdfium_c.FPDFText_GetLooseCharBox(raw, index, ctypes.byref(rect)):
-                continue
-            glyph = (min(rect.left, rect.right), min(rect.bottom, rect.top),
-                     max(rect.left, rect.right), max(rect.bottom, rect.top))
-            if prev is not None:
-                size = max(prev[3] - prev[1], glyph[3] - glyph[1], 1e-3)
-                centre = (glyph[1] + glyph[3]) / 2
-                gap = glyph[0] - prev[2]
-                if not prev[1] - 0.2 * size <= centre <= prev[3] + 0.2 * size or gap < -2 * size:
-                    end_line()  # the baseline moved, or the text jumped back left
-                elif gap > 2.0 * size:
-                    end_line()  # a column or table-cell gap
-                elif gap > 0.5 * size:
-                    end_word()
-            chars.append(chr(code))
-            box = list(glyph) if not box else [min(box[0], glyph[0]), min(box[1], glyph[1]),
-                                               max(box[2], glyph[2]), max(box[3], glyph[3])]
-            prev = glyph
-        end_line()
+            first, last = glyph(token.start()), glyph(token.end() - 1)
+            if first is None or last is None:
+                first = last = first or last
+                if first is None:
+                    continue
+            box = (min(first[0], last[0]), min(first[1], last[1]), max(first[2], last[2]), max(first[3], last[3]))
+            if prev is not None and line:
+                size = max(prev[3] - prev[1], box[3] - box[1], 1e-3)
+                centre = (box[1] + box[3]) / 2
+                gap = box[0] - prev[2]
+                if not prev[1] - 0.2 * size <= centre <= prev[3] + 0.2 * size or gap < -2 * size or gap > 2 * size:
+                    lines.append(line)  # the baseline moved, the text jumped back, or a column gap
+                    line = []
+            (u0, v0), (u1, v1) = to_norm(box[0], box[3]), to_norm(box[2], box[1])
+            line.append(_Word(word, TEXT_LAYER_CONFIDENCE, (min(u0, u1), min(v0, v1), max(u0, u1), max(v0, v1))))
+            prev = box
+        if line:
+            lines.append(line)
         return lines
     finally:
         textpage.close()
@@ -430,8 +428,8 @@ class TextractEmulator(Emulator):
         self._tessdata: str | None = None
         self._has_osd = False
         self._closed = False
-        # one record per page read: (engine, thread name, start, end), for benchmarks and tests
-        self.page_log: list[tuple[str, str, float, float]] = []
+        # the latest pages read: (engine, thread name, monotonic start, end), for benchmarks and tests
+        self.page_log: deque[tuple[str, str, float, float]] = deque(maxlen=10_000)
 
     # -------------------------------------------------------------------------------- operations
 
@@ -576,7 +574,7 @@ class TextractEmulator(Emulator):
         if b"%%EOF" not in data[-4096:]:
             raise ServiceError("BadDocumentException",
                                "The PDF is truncated or damaged: no %%EOF marker at its end.")
-        with _PDFIUM_LOCK:
+        with PDFIUM_LOCK:
             try:
                 pdf = pdfium.PdfDocument(data)
             except pdfium.PdfiumError as err:
@@ -606,14 +604,14 @@ class TextractEmulator(Emulator):
                 futures.append(future)
             return self._collect(futures, sync)
         finally:
-            with _PDFIUM_LOCK:
+            with PDFIUM_LOCK:
                 pdf.close()
 
     def _pdf_page(self, pdf, index: int):
         """Text-layer lines, or the page rendered for OCR: (lines, None) or (None, image)."""
         import pypdfium2 as pdfium
 
-        with _PDFIUM_LOCK:
+        with PDFIUM_LOCK:
             try:
                 page = pdf[index]
             except pdfium.PdfiumError as err:

@@ -1,0 +1,240 @@
+"""Bedrock Runtime Converse, answered by a local model, with Bedrock's validations and guardrails.
+
+Any model id that looks like a Bedrock text model -- ``amazon.nova-lite-v1:0``, ``anthropic.claude-...``,
+``meta.llama...``, a cross-region profile such as ``us.amazon.nova-pro-v1:0``, or a foundation-model /
+inference-profile ARN -- is accepted, and **every one of them is answered by the same local model**
+(SmolLM2-135M-Instruct through :class:`docpipe_local.engines.llm.LocalLLM`). The model id only chooses
+the ``maxTokens`` ceiling that Bedrock enforces for that model family. Embedding and image model ids are
+refused as Bedrock refuses them, and anything else is an invalid identifier.
+
+What the emulator checks, as Bedrock does (``ValidationException``): the conversation starts with a user
+message and alternates roles; no empty content or blank text; only text / guardContent / cachePoint blocks
+(the local model reads no images, documents or tools); ``temperature`` and ``topP`` in [0, 1];
+``maxTokens`` within the model's limit; and an input that does not fit the local model's context window
+(``n_ctx``, 8,192 tokens by default) fails with Bedrock's wording ``Input is too long for requested model.``
+
+Guardrails (``guardrailConfig``): the input is assessed first -- only the ``guardContent`` blocks when the
+request has any (in messages or system), otherwise the text of every message (never a plain system
+prompt), as Bedrock does. A blocked input returns ``BlockedInputMessaging`` with stopReason
+``guardrail_intervened`` and zero tokens (the model is not invoked); masked PII in the input is replaced
+before the model sees it. The answer is then assessed as OUTPUT: blocked -> ``BlockedOutputsMessaging``,
+masked -> the anonymized text, both with stopReason ``guardrail_intervened``. ``trace: enabled`` (or
+``enabled_full``, which reports non-detected filters too) adds ``trace.guardrail`` with the input and
+output assessments keyed by guardrail id, and the unfiltered ``modelOutput`` when the output was changed.
+An unknown guardrail id or version is a ``ValidationException`` (the model call never happens).
+
+Not emulated: tool use, images/documents, ``additionalModelRequestFields`` (accepted and ignored), prompt
+caching (``cachePoint`` accepted, nothing cached), ConverseStream.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from docpipe_local.emulators.base import Emulator, ServiceError
+from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator
+from docpipe_local.guardrails import GuardrailEngine
+
+_PROVIDERS = ("amazon", "anthropic", "meta", "mistral", "cohere", "ai21", "deepseek", "qwen", "openai", "writer",
+              "google", "nvidia", "minimax", "moonshot", "moonshotai", "zai")
+_MODEL_ID = re.compile(
+    rf"^(?:(?:us|eu|apac|global|us-gov|jp|au|ca)\.)?(?:{'|'.join(_PROVIDERS)})\.[a-z0-9][a-z0-9._-]*(?::[a-z0-9]+){{0,2}}$")
+_MODEL_ARN = re.compile(
+    r"^arn:aws(?:-[a-z-]+)?:bedrock:[a-z0-9-]*:[0-9]{0,12}:(?:foundation-model|inference-profile|"
+    r"application-inference-profile|provisioned-model|custom-model|imported-model|custom-model-deployment)/(?P<rest>.+)$")
+_NOT_TEXT = re.compile(r"embed|rerank|titan-image|nova-canvas|nova-reel|nova-sonic|stable-|sd3|marengo|pegasus|"
+                       r"stability\.|image-generator|titan-tg1-large-image")
+
+# Output-token ceilings that Bedrock enforces per model family (first match wins; from the model cards).
+_MAX_TOKENS = [
+    (re.compile(r"amazon\.nova-premier"), 32000),
+    (re.compile(r"amazon\.nova-(?:micro|lite|pro)"), 10000),
+    (re.compile(r"amazon\.titan-text-express"), 8192),
+    (re.compile(r"amazon\.titan-text-(?:lite|premier)"), 3072),
+    (re.compile(r"anthropic\.claude-(?:opus-4|sonnet-4|3-7)"), 32000),
+    (re.compile(r"anthropic\.claude-3-5"), 8192),
+    (re.compile(r"anthropic\.claude"), 4096),
+    (re.compile(r"meta\.llama"), 2048),
+    (re.compile(r"mistral\."), 8192),
+    (re.compile(r"cohere\."), 4000),
+]
+DEFAULT_MODEL_MAX_TOKENS = 4096
+
+_UNSUPPORTED_BLOCKS = {"image": "image", "document": "document", "video": "video", "audio": "audio",
+                       "toolUse": "toolUse", "toolResult": "toolResult", "reasoningContent": "reasoningContent",
+                       "citationsContent": "citationsContent", "searchResult": "searchResult"}
+
+
+def _invalid(message: str) -> ServiceError:
+    return ServiceError("ValidationException", message)
+
+
+def model_max_tokens(model_id: str) -> int:
+    for pattern, limit in _MAX_TOKENS:
+        if pattern.search(model_id):
+            return limit
+    return DEFAULT_MODEL_MAX_TOKENS
+
+
+def check_model_id(model_id: str) -> None:
+    arn = _MODEL_ARN.match(model_id)
+    core = arn.group("rest") if arn else model_id
+    if _NOT_TEXT.search(core):
+        raise _invalid("This action doesn't support the model that you provided. Try again with a supported text "
+                       "or chat model.")
+    if not arn and not _MODEL_ID.match(model_id):
+        raise _invalid("The provided model identifier is invalid.")
+
+
+class ConverseEmulator(Emulator):
+    """bedrock-runtime Converse over a local LLM host, with optional guardrails."""
+
+    service = "bedrock-runtime"
+
+    def __init__(self, llm: Any, guardrails: GuardrailEmulator | dict[str, GuardrailEngine] | None = None, *,
+                 default_max_tokens: int = 512):
+        self.llm = llm
+        if isinstance(guardrails, dict):
+            guardrails = GuardrailEmulator(guardrails)
+        self.guardrails = guardrails
+        self.default_max_tokens = default_max_tokens
+
+    # -- request parsing -------------------------------------------------------------------------------
+    @staticmethod
+    def _messages(params: dict) -> list[dict]:
+        messages = params.get("messages") or []
+        if not messages or messages[0]["role"] != "user":
+            raise _invalid("A conversation must start with a user message. Try again with a conversation that "
+                           "starts with a user message.")
+        for i, message in enumerate(messages):
+            if i and message["role"] == messages[i - 1]["role"]:
+                raise _invalid("A conversation must alternate between user and assistant roles. Make sure the "
+                               "conversation alternates between user and assistant roles and try again.")
+            if not message["content"]:
+                raise _invalid(f"The content field in the Message object at messages.{i} is empty. Add a "
+                               "ContentBlock object to the content field and try again.")
+            for j, block in enumerate(message["content"]):
+                for key, kind in _UNSUPPORTED_BLOCKS.items():
+                    if key in block:
+                        raise _invalid(f"This model doesn't support the {kind} content block that you provided. "
+                                       "Try again with a different model or content block.")
+                text = block.get("text", block.get("guardContent", {}).get("text", {}).get("text"))
+                if "cachePoint" not in block and (text is None or not text.strip()):
+                    raise _invalid(f"The text field in the ContentBlock object at messages.{i}.content.{j} is "
+                                   "blank. Add text to the text field, and try again.")
+        return messages
+
+    @staticmethod
+    def _inference(params: dict, model_id: str, default_max: int) -> tuple[int, float, float, list[str]]:
+        config = params.get("inferenceConfig") or {}
+        limit = model_max_tokens(model_id)
+        max_tokens = config.get("maxTokens", min(default_max, limit))
+        if max_tokens > limit:
+            raise _invalid(f"The maximum tokens you requested exceeds the model limit of {limit}. Try again with a "
+                           f"maximum tokens value that is lower than {limit}.")
+        for name, default in (("temperature", 0.7), ("topP", 0.9)):
+            value = config.get(name, default)
+            if not 0 <= value <= 1:
+                raise _invalid(f"1 validation error detected: Value '{value}' at 'inferenceConfig.{name}' failed to "
+                               "satisfy constraint: Member must have value less than or equal to 1")
+        return max_tokens, config.get("temperature", 0.7), config.get("topP", 0.9), list(config.get("stopSequences") or [])
+
+    def _engine(self, params: dict) -> tuple[GuardrailEngine | None, dict]:
+        config = params.get("guardrailConfig")
+        if not config:
+            return None, {}
+        if not config.get("guardrailIdentifier") or not config.get("guardrailVersion"):
+            raise _invalid("Both guardrailIdentifier and guardrailVersion must be specified in guardrailConfig.")
+        if self.guardrails is None:
+            raise _invalid("The guardrail identifier or version provided in the request does not exist.")
+        engine = self.guardrails.engine_for(config["guardrailIdentifier"], config["guardrailVersion"],
+                                            missing="ValidationException")
+        return engine, config
+
+    # -- the operation -----------------------------------------------------------------------------------
+    def Converse(self, params: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        model_id = params["modelId"]
+        check_model_id(model_id)
+        if params.get("toolConfig"):
+            raise _invalid("This model doesn't support tool use.")
+        messages = self._messages(params)
+        max_tokens, temperature, top_p, stops = self._inference(params, model_id, self.default_max_tokens)
+        engine, guard_config = self._engine(params)
+
+        # what the model reads: text and guardContent blocks, one string per message
+        system_blocks = params.get("system") or []
+        guarded = [(i, j) for i, m in enumerate(messages) for j, b in enumerate(m["content"]) if "guardContent" in b]
+        system_guarded = [k for k, b in enumerate(system_blocks) if "guardContent" in b]
+        texts = {(i, j): (b["text"] if "text" in b else b["guardContent"]["text"]["text"])
+                 for i, m in enumerate(messages) for j, b in enumerate(m["content"]) if "cachePoint" not in b}
+        system_texts = {k: (b["text"] if "text" in b else b["guardContent"]["text"]["text"])
+                        for k, b in enumerate(system_blocks) if "text" in b or "guardContent" in b}
+
+        def conversation() -> tuple[list[dict], str | None]:
+            turns = [{"role": m["role"], "content": "\n".join(texts[(i, j)] for j in range(len(m["content"]))
+                                                             if (i, j) in texts)}
+                     for i, m in enumerate(messages)]
+            system = "\n\n".join(system_texts[k] for k in sorted(system_texts)) or None
+            return turns, system
+
+        turns, system = conversation()
+        input_tokens = self.llm.prompt_tokens(turns, system)
+        if input_tokens >= self.llm.n_ctx:
+            raise _invalid("Input is too long for requested model.")
+
+        trace_mode = guard_config.get("trace", "disabled")
+        scope = "FULL" if trace_mode == "enabled_full" else "INTERVENTIONS"
+        guard_trace: dict[str, Any] = {}
+        guardrail_key = guard_config.get("guardrailIdentifier", "")
+
+        if engine is not None:
+            # guardContent blocks, when present, are all that is assessed; else every message's text
+            if guarded or system_guarded:
+                keys = [("m", key) for key in guarded] + [("s", k) for k in system_guarded]
+            else:
+                keys = [("m", key) for key in texts]
+            assessed = engine.apply([texts[k] if where == "m" else system_texts[k] for where, k in keys],
+                                    source="INPUT", output_scope=scope)
+            guard_trace["inputAssessment"] = {guardrail_key: assessed["assessments"][0]}
+            if assessed["action"] == "GUARDRAIL_INTERVENED":
+                if assessed["actionReason"] == "Guardrail blocked.":
+                    return self._response(assessed["outputs"][0]["text"], "guardrail_intervened", 0, 0, started,
+                                          trace_mode, {**guard_trace, "actionReason": assessed["actionReason"]})
+                for (where, k), output in zip(keys, assessed["outputs"]):  # masked: the model reads the masks
+                    (texts if where == "m" else system_texts)[k] = output["text"]
+                turns, system = conversation()
+
+        try:
+            result = self.llm.generate(turns, system=system, max_tokens=max_tokens, temperature=temperature,
+                                       top_p=top_p, stop=stops)
+        except ValueError as exc:  # the prompt grew past the window after masking: same answer as above
+            raise _invalid("Input is too long for requested model.") from exc
+        text, reason = result.text, result.stop_reason
+
+        if engine is not None:
+            checked = engine.apply([text], source="OUTPUT", output_scope=scope)
+            guard_trace["outputAssessments"] = {guardrail_key: checked["assessments"]}
+            if checked["action"] == "GUARDRAIL_INTERVENED":
+                guard_trace["modelOutput"] = [text]
+                guard_trace["actionReason"] = checked["actionReason"]
+                text, reason = checked["outputs"][0]["text"], "guardrail_intervened"
+            else:
+                guard_trace.setdefault("actionReason", "No action.")
+        return self._response(text, reason, result.input_tokens, result.output_tokens, started, trace_mode, guard_trace)
+
+    @staticmethod
+    def _response(text: str, reason: str, input_tokens: int, output_tokens: int, started: float, trace_mode: str,
+                  guard_trace: dict) -> dict[str, Any]:
+        response: dict[str, Any] = {
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": reason,
+            "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens,
+                      "totalTokens": input_tokens + output_tokens},
+            "metrics": {"latencyMs": int(round((time.perf_counter() - started) * 1000))},
+        }
+        if trace_mode in ("enabled", "enabled_full") and guard_trace:
+            response["trace"] = {"guardrail": guard_trace}
+        return response

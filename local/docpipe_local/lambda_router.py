@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -105,6 +106,8 @@ class LambdaEmulator(Emulator):
         self.invocations: list[Invocation] = []
         self._load_lock = threading.Lock()
         self._record_lock = threading.Lock()
+        # one worker: asynchronous invocations of the same event source run in order, as a small queue
+        self._async = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-async")
 
     def _function(self, name: str) -> LambdaFunction:
         # FunctionName may be a name, an ARN, or an ARN with a qualifier
@@ -116,13 +119,27 @@ class LambdaEmulator(Emulator):
 
     def Invoke(self, params: dict) -> dict:
         function = self._function(params["FunctionName"])
-        if params.get("InvocationType", "RequestResponse") == "DryRun":
+        invocation_type = params.get("InvocationType", "RequestResponse")
+        if invocation_type == "DryRun":
             return {"StatusCode": 204}
         raw = params.get("Payload") or b"{}"
         try:
             event = json.loads(raw)
         except ValueError:
             raise ServiceError("InvalidRequestContentException", "Could not parse request body into json") from None
+        if invocation_type == "Event":  # asynchronous: queued, answered 202 at once
+            self._async.submit(self._run, function, event)
+            return {"StatusCode": 202}
+        return self._run(function, event)
+
+    def drain(self) -> None:
+        """Wait for asynchronous invocations queued so far."""
+        self._async.submit(lambda: None).result()
+
+    def close(self) -> None:
+        self._async.shutdown(wait=True)
+
+    def _run(self, function: LambdaFunction, event: dict) -> dict:
         with self._load_lock:
             handler = function.load()
         context = LambdaContext(function.name, function.memory_mb, function.arn, function.timeout_s)

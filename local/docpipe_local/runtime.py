@@ -151,10 +151,18 @@ class OfflineRuntime:
         tables = set(self.dynamodb.list_tables()["TableNames"])
         for logical_id in self.template.of_type("AWS::DynamoDB::Table"):
             props = self.template.properties(logical_id)
-            if props["TableName"] not in tables:
-                self.dynamodb.create_table(TableName=props["TableName"], KeySchema=props["KeySchema"],
-                                           AttributeDefinitions=props["AttributeDefinitions"],
-                                           BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"))
+            if props["TableName"] in tables:
+                continue
+            indexes = [{key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+                       for index in props.get("GlobalSecondaryIndexes", [])]
+            self.dynamodb.create_table(TableName=props["TableName"], KeySchema=props["KeySchema"],
+                                       AttributeDefinitions=props["AttributeDefinitions"],
+                                       BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+                                       **({"GlobalSecondaryIndexes": indexes} if indexes else {}))
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                self.dynamodb.update_time_to_live(TableName=props["TableName"], TimeToLiveSpecification=ttl)
+        self._provision_vectors()
         self.state_machines: dict[str, str] = {}
         for logical_id in self.template.of_type("AWS::Serverless::StateMachine"):
             props = self.template.properties(logical_id)
@@ -163,6 +171,26 @@ class OfflineRuntime:
                 name=props["Name"], definition=definition, type=props.get("Type", "STANDARD"),
                 roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{props['Name']}-role")["stateMachineArn"]
             self.state_machines[logical_id] = arn
+
+    def _provision_vectors(self) -> None:
+        """S3 Vectors buckets and indexes (the emulator keeps them in the data directory)."""
+        s3vectors = boto3.client("s3vectors", region_name=REGION)
+        buckets = {b["vectorBucketName"] for b in s3vectors.list_vector_buckets()["vectorBuckets"]}
+        for logical_id in self.template.of_type("AWS::S3Vectors::VectorBucket"):
+            name = self.template.physical_name(logical_id)
+            if name not in buckets:
+                s3vectors.create_vector_bucket(vectorBucketName=name)
+        for logical_id in self.template.of_type("AWS::S3Vectors::Index"):
+            props = self.template.properties(logical_id)
+            indexes = {i["indexName"] for i in s3vectors.list_indexes(vectorBucketName=props["VectorBucketName"])["indexes"]}
+            if props["IndexName"] in indexes:
+                continue
+            metadata = props.get("MetadataConfiguration", {}).get("NonFilterableMetadataKeys")
+            s3vectors.create_index(vectorBucketName=props["VectorBucketName"], indexName=props["IndexName"],
+                                   dataType=props["DataType"], dimension=int(props["Dimension"]),
+                                   distanceMetric=props["DistanceMetric"],
+                                   **({"metadataConfiguration": {"nonFilterableMetadataKeys": metadata}}
+                                      if metadata else {}))
 
     def definition(self, logical_id: str) -> str:
         """The ASL file with `${...}` filled from DefinitionSubstitutions, exactly as SAM deploys it."""
@@ -189,9 +217,27 @@ class OfflineRuntime:
                          version_id=response.get("VersionId"), reason="PutObject")
         return self.emit(event)
 
+    def delete(self, key: str) -> list[str]:
+        """Delete an object as a user would (a delete marker), then send S3's "Object Deleted" event."""
+        response = self.s3.delete_object(Bucket=self.bucket, Key=key)
+        event = s3_event("Object Deleted", self.bucket, key, size=None, etag=None,
+                         version_id=response.get("VersionId"), reason="DeleteObject",
+                         deletion_type="Delete Marker Created")
+        return self.emit(event)
+
     def emit(self, event: dict) -> list[str]:
         """Deliver an event to the template's rules (also used to re-deliver, as EventBridge may)."""
-        return deliver(event, self.rules, self.sfn)
+        return deliver(event, self.rules, self.sfn, boto3.client("lambda", region_name=REGION))
+
+    def invoke(self, function_logical_id: str, event: dict) -> dict:
+        """Invoke a function synchronously, as `aws lambda invoke` would; returns its decoded result."""
+        function = self.template.get_att(function_logical_id, "Arn")
+        response = boto3.client("lambda", region_name=REGION).invoke(FunctionName=function,
+                                                                     Payload=json.dumps(event).encode())
+        payload = json.loads(response["Payload"].read())
+        if response.get("FunctionError"):
+            raise RuntimeError(f"{function_logical_id} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
+        return payload
 
     def describe(self, arn: str) -> Execution:
         described = self.sfn.describe_execution(executionArn=arn)
@@ -236,7 +282,16 @@ def _reset_layer_caches() -> None:
 
 
 def _engine_emulators(runtime: OfflineRuntime) -> list:
-    """The AI-service emulators (imported here so the runtime starts even while one is unavailable)."""
+    """The AI-service emulators. Models load on first use, so a run that needs none pays for none."""
+    from docpipe_local.emulators.bedrock_converse import ConverseEmulator
+    from docpipe_local.emulators.bedrock_embeddings import TitanEmbeddingsEmulator
+    from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator
+    from docpipe_local.emulators.polly import PollyEmulator
+    from docpipe_local.emulators.s3vectors import S3VectorsEmulator
     from docpipe_local.emulators.textract import TextractEmulator
+    from docpipe_local.emulators.translate import TranslateEmulator
+    from docpipe_local.engines.llm import get_llm
 
-    return [TextractEmulator()]
+    guardrails = GuardrailEmulator({})
+    return [TextractEmulator(), TitanEmbeddingsEmulator(), guardrails, ConverseEmulator(get_llm(), guardrails),
+            S3VectorsEmulator(runtime.home / "vectors" / "s3vectors.sqlite"), TranslateEmulator(), PollyEmulator()]

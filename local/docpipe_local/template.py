@@ -21,6 +21,7 @@ _NAME_PROPERTY = {
     "AWS::S3::Bucket": "BucketName", "AWS::DynamoDB::Table": "TableName", "AWS::Serverless::Function": "FunctionName",
     "AWS::Serverless::StateMachine": "Name", "AWS::SQS::Queue": "QueueName", "AWS::SNS::Topic": "TopicName",
     "AWS::Events::Rule": "Name", "AWS::Serverless::LayerVersion": "LayerName", "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::S3Vectors::VectorBucket": "VectorBucketName", "AWS::S3Vectors::Index": "IndexName",
 }
 
 

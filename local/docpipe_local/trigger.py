@@ -19,7 +19,7 @@ from docpipe_local.template import ACCOUNT_ID, REGION, Template
 
 
 def s3_event(detail_type: str, bucket: str, key: str, *, size: int | None, etag: str | None,
-             version_id: str | None, reason: str) -> dict:
+             version_id: str | None, reason: str, deletion_type: str | None = None) -> dict:
     """An S3 event as EventBridge delivers it (key URL-encoded, '+' for space, as S3 encodes it)."""
     obj = {"key": quote_plus(key, safe="/"), "sequencer": uuid.uuid4().hex[:18].upper()}
     if size is not None:
@@ -28,12 +28,14 @@ def s3_event(detail_type: str, bucket: str, key: str, *, size: int | None, etag:
         obj["etag"] = etag.strip('"')
     if version_id:
         obj["version-id"] = version_id
+    detail = {"version": "0", "bucket": {"name": bucket}, "object": obj, "request-id": uuid.uuid4().hex[:16],
+              "requester": ACCOUNT_ID, "source-ip-address": "127.0.0.1", "reason": reason}
+    if deletion_type:
+        detail["deletion-type"] = deletion_type
     return {
         "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": "aws.s3",
         "account": ACCOUNT_ID, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION, "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {"version": "0", "bucket": {"name": bucket}, "object": obj, "request-id": uuid.uuid4().hex[:16],
-                   "requester": ACCOUNT_ID, "source-ip-address": "127.0.0.1", "reason": reason},
+        "region": REGION, "resources": [f"arn:aws:s3:::{bucket}"], "detail": detail,
     }
 
 
@@ -55,17 +57,22 @@ def rules_from_template(template: Template) -> list[Rule]:
     return rules
 
 
-def deliver(event: dict, rules: list[Rule], sfn_client) -> list[str]:
-    """Start an execution for every matching rule's state machine target; return the execution ARNs."""
+def deliver(event: dict, rules: list[Rule], sfn_client, lambda_client) -> list[str]:
+    """Deliver to every matching rule's targets: a state machine gets an execution (whose ARN is returned),
+    a function an asynchronous invocation, as EventBridge does."""
     executions = []
     for rule in rules:
         if not rule.pattern.matches_event(event):
             continue
         for target in rule.targets:
-            if ":states:" not in target["Arn"]:
-                continue
-            response = sfn_client.start_execution(
-                stateMachineArn=target["Arn"], name=f"{rule.logical_id[:40]}-{uuid.uuid4().hex}",
-                input=json.dumps(event))
-            executions.append(response["executionArn"])
+            if ":states:" in target["Arn"]:
+                response = sfn_client.start_execution(
+                    stateMachineArn=target["Arn"], name=f"{rule.logical_id[:40]}-{uuid.uuid4().hex}",
+                    input=json.dumps(event))
+                executions.append(response["executionArn"])
+            elif ":lambda:" in target["Arn"]:
+                lambda_client.invoke(FunctionName=target["Arn"], InvocationType="Event",
+                                     Payload=json.dumps(event).encode())
+            else:
+                raise NotImplementedError(f"offline delivery to {target['Arn']} is not supported")
     return executions

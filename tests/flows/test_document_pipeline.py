@@ -37,7 +37,7 @@ def test_born_digital_pdf_is_read_without_textract(target):
     assert "ExtractNative" in states and not {"DetectText", "StartTextDetection"} & set(states)
     manifest = result.manifest()
     assert manifest["status"] == "SUCCEEDED" and manifest["usage"]["pages"] == 4
-    assert [s["name"] for s in manifest["stages"]] == ["validate", "extract"]
+    assert [s["name"] for s in manifest["stages"]] == ["validate", "extract", "embed", "index"]
 
 
 def test_scanned_pdf_goes_through_async_textract_with_low_error_rate(target):

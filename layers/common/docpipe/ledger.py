@@ -24,6 +24,8 @@ def claim(document: DocumentRef, execution_id: str) -> bool:
                 "status": {"S": "IN_PROGRESS"},
                 "execution_id": {"S": execution_id},
                 "source": {"S": document.uri},
+                "source_key": {"S": document.key},
+                "version_id": {"S": document.version_id or "null"},
                 "sha256": {"S": document.sha256},
                 "claimed_at": {"N": str(now)},
                 "claim_expires_at": {"N": str(now + settings.claim_ttl_seconds)},
@@ -51,3 +53,19 @@ def finish(doc_id: str, status: str, execution_id: str, reason: str | None = Non
         TableName=get_settings().documents_table, Key={"doc_id": {"S": doc_id}}, UpdateExpression=update,
         ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues=values,
     )
+
+
+def documents_from_source(key: str) -> list[dict]:
+    """Every document (any version) read from this key of the documents bucket, and its vector count."""
+    response = client("dynamodb").query(
+        TableName=get_settings().documents_table, IndexName="by_source_key",
+        KeyConditionExpression="source_key = :key", ExpressionAttributeValues={":key": {"S": key}},
+        ProjectionExpression="doc_id, vector_count, version_id")
+    return [{"doc_id": item["doc_id"]["S"], "vector_count": int(item.get("vector_count", {"N": "0"})["N"]),
+             "version_id": item.get("version_id", {"S": "null"})["S"]} for item in response["Items"]]
+
+
+def set_vector_count(doc_id: str, count: int) -> None:
+    client("dynamodb").update_item(
+        TableName=get_settings().documents_table, Key={"doc_id": {"S": doc_id}},
+        UpdateExpression="SET vector_count = :count", ExpressionAttributeValues={":count": {"N": str(count)}})

@@ -54,7 +54,13 @@ class Usage(BaseModel):
     textract_pages: int = 0
     s3_get: int = 0
     s3_put: int = 0
+    dynamodb_reads: int = 0
     dynamodb_writes: int = 0
+    embedding_calls: int = 0
+    embedding_cache_hits: int = 0
+    embedding_input_tokens: int = 0
+    vectors_put_bytes: int = 0
+    vector_queries: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
@@ -86,6 +92,8 @@ class PipelineState(BaseModel):
     route: Route
     pages: int | None = None
     text: S3Pointer | None = None
+    chunks: S3Pointer | None = None
+    embeddings: S3Pointer | None = None
     ocr_job: OcrJob | None = None
     stages: list[StageRecord] = Field(default_factory=list)
 

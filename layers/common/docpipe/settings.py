@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class Settings(BaseModel):
@@ -32,8 +32,33 @@ class Settings(BaseModel):
     textract_max_polls: int = 120
     # A claim on a document expires after this long, so a crashed execution does not block it forever.
     claim_ttl_seconds: int = 3600
+    # Knowledge: chunking, embeddings (with a DynamoDB cache), the S3 Vectors index, and answering.
+    vector_bucket: str = ""
+    vector_index: str = "documents"
+    embedding_model_id: str = "amazon.titan-embed-text-v2:0"
+    embedding_dimensions: int = 1024
+    embedding_normalize: bool = True
+    embedding_concurrency: int = Field(default=8, ge=1, le=64)
+    embedding_cache_table: str = ""
+    embedding_cache_ttl_days: int = 90
+    chunk_max_tokens: int = 300
+    chunk_overlap_tokens: int = 40
+    document_language: str = "en"
+    generation_model_id: str = "amazon.nova-lite-v1:0"
+    guardrail_id: str = ""
+    guardrail_version: str = "DRAFT"
+    # cosine distance above which a passage does not count as relevant to a question
+    ask_max_distance: float = 0.7
+    ask_max_tokens: int = 120
     # PDF pages with fewer characters than this in their text layer count as scanned.
     min_text_chars_per_page: int = 16
+
+    @field_validator("embedding_dimensions")
+    @classmethod
+    def _titan_v2_sizes(cls, value: int) -> int:
+        if value not in (256, 512, 1024):
+            raise ValueError("Titan Text Embeddings V2 produces 256, 512 or 1024 dimensions")
+        return value
 
 
 def _env_name(field: str) -> str:

@@ -1,8 +1,8 @@
-"""The shape every Lambda task shares: parse the payload, correlate logs, time the stage, dump the result.
+"""The shape every Lambda handler shares: parse the payload, correlate logs, time the stage, dump the result.
 
 A handler module is one line: ``handler = lambda_task("extract", TaskInput, extract_text)``. The logic
-function receives the parsed model and returns either a `StageResult` (the pipeline goes on: the stage is
-recorded in the state) or a final `PipelineResult`.
+function receives the parsed model and returns either a `StageResult` (a pipeline stage: it is recorded
+in the state, which goes on) or any other pydantic model, returned as JSON (a final result, an answer).
 """
 
 from __future__ import annotations
@@ -27,19 +27,20 @@ class StageResult:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def lambda_task(stage: str, input_model: type[M], logic: Callable[[M], StageResult | PipelineResult]):
-    """Build the Lambda handler for one pipeline stage."""
+def lambda_task(stage: str, input_model: type[M], logic: Callable[[M], StageResult | BaseModel]):
+    """Build the Lambda handler for one pipeline stage (or one request/response function)."""
 
     def run(event: dict, context: Any) -> dict:
         payload = input_model.model_validate(event)
-        execution_id = getattr(payload, "execution_id", None)
-        logger.set_correlation_id(execution_id)
+        # an execution's tasks share its id; a direct invocation is correlated by its event or request id
+        logger.set_correlation_id(getattr(payload, "execution_id", None) or event.get("id") or context.aws_request_id)
         started_at, start = utc_now(), time.perf_counter()
         result = logic(payload)
         duration_ms = (time.perf_counter() - start) * 1000
         metrics.add_metric(name=f"{stage}_ms", unit="Milliseconds", value=duration_ms)
         if isinstance(result, PipelineResult):
             logger.info("document finished", extra={"stage": stage, "status": result.status, "doc_id": result.doc_id})
+        if not isinstance(result, StageResult):
             return result.model_dump(mode="json")
         result.state.stages.append(StageRecord(
             name=stage, started_at=started_at, duration_ms=round(duration_ms, 3),

@@ -69,6 +69,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+# pdfium is not thread-safe: every call into it holds this process-wide lock, the same one the layer's PDF
+# reader takes, since in-process handlers read PDFs while Textract jobs run.
+from docpipe.readers.pdf import PDFIUM_LOCK
+
 from .base import Emulator, ServiceError
 
 log = logging.getLogger(__name__)
@@ -94,9 +98,6 @@ _UNSUPPORTED = "Request has unsupported document format"
 _INVALID = "Request has invalid parameters"
 _S3_ERROR = "Unable to get object metadata from S3. Check object key, region and/or access permissions."
 
-# pdfium is not thread-safe: every call into it, from any emulator instance, holds this lock. Other code
-# that uses pypdfium2 in the same process while jobs run (an in-process handler) must hold it too.
-PDFIUM_LOCK = threading.RLock()
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from docpipe.errors import DocumentRejected
+
+# PDFium is not thread-safe: every call into it, from any thread of this process, holds this lock. A Lambda
+# container runs one invocation at a time; the offline runtime runs many handlers (and Textract) at once.
+PDFIUM_LOCK = threading.RLock()
 
 # PDF 1.7 (7.5.5): a file ends with %%EOF; tolerate trailing garbage as readers do, within this window.
 _EOF_WINDOW = 2048
@@ -21,6 +26,11 @@ def read_pdf(data: bytes, *, max_pages: int, min_chars_per_page: int, **_: objec
 
     if b"%%EOF" not in data[-_EOF_WINDOW:]:
         raise DocumentRejected("the PDF is truncated: it has no end-of-file marker (%%EOF), so pages may be missing")
+    with PDFIUM_LOCK:
+        return _read(pdfium, data, max_pages=max_pages, min_chars_per_page=min_chars_per_page)
+
+
+def _read(pdfium, data: bytes, *, max_pages: int, min_chars_per_page: int) -> PdfText:
     try:
         document = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as err:

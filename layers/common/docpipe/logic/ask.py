@@ -1,0 +1,103 @@
+"""Ask: answer a question from the indexed documents, with citations that point at the source text.
+
+Embed the question, query S3 Vectors (optionally within one document), keep the passages close enough to
+matter, and let Bedrock Converse answer from those passages only (behind the guardrail when one is set).
+Each citation quotes the sentence of its passage that best supports the answer. When nothing relevant is
+found, the answer says so and no model is called.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+
+from docpipe import vectors
+from docpipe.clients import client
+from docpipe.embeddings import embed_texts
+from docpipe.prompts import prompt
+from docpipe.settings import get_settings
+
+NOT_FOUND = "I could not find anything about that in the indexed documents."
+_WORD = re.compile(r"[\w$%.,/-]+", re.UNICODE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_STOP = frozenset("a an and are as at be by for from has have how in is it its of on or that the this to was "
+                  "were what when where which who why will with does did do".split())
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=3, max_length=2000)
+    doc_id: str | None = None
+    top_k: int = Field(default=5, ge=1, le=30)
+
+
+class Citation(BaseModel):
+    doc_id: str
+    page: int
+    source_key: str
+    quote: str
+    char_start: int
+    char_end: int
+    distance: float
+
+
+class AskAnswer(BaseModel):
+    question: str
+    answer: str
+    found: bool
+    citations: list[Citation] = Field(default_factory=list)
+    model_id: str | None = None
+    usage: dict[str, int] = Field(default_factory=dict)
+    guardrail_action: str | None = None
+
+
+def _terms(text: str) -> set[str]:
+    return {w.strip(".,").lower() for w in _WORD.findall(text) if w.strip(".,").lower() not in _STOP and len(w) > 1}
+
+
+def best_quote(passage: str, question: str, answer: str) -> tuple[str, int]:
+    """The passage sentence sharing most terms with the answer (then the question), and its offset."""
+    wanted_answer, wanted_question = _terms(answer), _terms(question)
+    best, best_score, best_offset, offset = passage, (-1, -1), 0, 0
+    for sentence in _SENTENCE.split(passage):
+        found = passage.find(sentence, offset)
+        offset = found + len(sentence) if found >= 0 else offset
+        terms = _terms(sentence)
+        score = (len(terms & wanted_answer), len(terms & wanted_question))
+        if sentence.strip() and score > best_score:
+            best, best_score, best_offset = sentence.strip(), score, max(found, 0)
+    return best, best_offset
+
+
+def answer_question(request: AskRequest) -> AskAnswer:
+    settings = get_settings()
+    question_vector = embed_texts([request.question], use_cache=False).vectors[0]
+    hits = vectors.query(question_vector, request.top_k, request.doc_id)
+    relevant = [hit for hit in hits if hit.get("distance", 1.0) <= settings.ask_max_distance]
+    if not relevant:
+        return AskAnswer(question=request.question, answer=NOT_FOUND, found=False)
+    passages = "\n\n".join(f"[{n}] {hit['metadata']['text']}" for n, hit in enumerate(relevant, 1))
+    params = {
+        "modelId": settings.generation_model_id,
+        "system": [{"text": prompt("ask_system")}],
+        "messages": [{"role": "user", "content": [
+            {"text": prompt("ask_user").format(passages=passages, question=request.question)}]}],
+        "inferenceConfig": {"maxTokens": settings.ask_max_tokens, "temperature": 0.1},
+    }
+    if settings.guardrail_id:
+        params["guardrailConfig"] = {"guardrailIdentifier": settings.guardrail_id,
+                                     "guardrailVersion": settings.guardrail_version}
+    response = client("bedrock-runtime").converse(**params)
+    answer = "".join(part.get("text", "") for part in response["output"]["message"]["content"]).strip()
+    citations = []
+    for hit in relevant:
+        meta = hit["metadata"]
+        quote, offset = best_quote(meta["text"], request.question, answer)
+        citations.append(Citation(doc_id=meta["doc_id"], page=int(meta["page_start"]), source_key=meta["source_key"],
+                                  quote=quote, char_start=int(meta["char_start"]) + offset,
+                                  char_end=int(meta["char_start"]) + offset + len(quote),
+                                  distance=round(hit["distance"], 4)))
+    guardrail = "GUARDRAIL_INTERVENED" if response.get("stopReason") == "guardrail_intervened" else None
+    return AskAnswer(question=request.question, answer=answer, found=True, citations=citations,
+                     model_id=settings.generation_model_id, guardrail_action=guardrail,
+                     usage={key: response["usage"][key] for key in ("inputTokens", "outputTokens")})

@@ -1,0 +1,112 @@
+"""Knowledge: documents are chunked, embedded (once) and indexed, answers cite the text they come from,
+and deleting a document takes its vectors with it."""
+
+import json
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLES
+
+CORPUS = ["bridge_report.pdf", "faq.md", "inspection_notes.txt", "maintenance_memo.docx", "press_release.html"]
+
+
+@pytest.fixture(scope="module")
+def indexed(offline):
+    """The text-native samples, processed once for this module: name -> result."""
+    arns = {name: offline.start((SAMPLES / name).read_bytes(), name)[0] for name in CORPUS}
+    results = dict(zip(arns, offline.finish(list(arns.values()))))
+    assert all(r.result["status"] == "SUCCEEDED" for r in results.values())
+    return results
+
+
+def _vector_keys(offline, doc_id: str) -> list[str]:
+    import boto3
+
+    s3vectors, keys, token = boto3.client("s3vectors", region_name="us-east-1"), [], None
+    env = offline.runtime.environment
+    while True:
+        page = s3vectors.list_vectors(vectorBucketName=env["DOCPIPE_VECTOR_BUCKET"], indexName=env["DOCPIPE_VECTOR_INDEX"],
+                                      **({"nextToken": token} if token else {}))
+        keys += [v["key"] for v in page["vectors"] if v["key"].startswith(doc_id + "#")]
+        token = page.get("nextToken")
+        if not token:
+            return keys
+
+
+def test_every_chunk_is_embedded_and_indexed_with_citation_metadata(offline, indexed):
+    result = indexed["bridge_report.pdf"]
+    manifest = result.manifest()
+    embed = next(s for s in manifest["stages"] if s["name"] == "embed")
+    index = next(s for s in manifest["stages"] if s["name"] == "index")
+    chunks = [json.loads(line) for line in offline.read(f"work/{result.result['doc_id']}/chunks.jsonl").splitlines()]
+    assert embed["detail"]["chunks"] == len(chunks) == index["detail"]["vectors"] > 1
+    assert len(_vector_keys(offline, result.result["doc_id"])) == len(chunks)
+    assert manifest["usage"]["embedding_input_tokens"] > 0 and "embedding_input_tokens" in manifest["cost"]["lines"]
+    text = "\n\n".join(page["text"] for page in result.text()["pages"])
+    for chunk in chunks:
+        assert text[chunk["char_start"]:chunk["char_end"]] == chunk["text"]
+
+
+def test_a_second_run_of_the_same_content_makes_no_embedding_call(offline, indexed):
+    hub = offline.runtime.hub
+    before = hub.count("bedrock-runtime", "InvokeModel")
+    again = offline.process((SAMPLES / "bridge_report.pdf").read_bytes(), "bridge_report.pdf")
+    embed = next(s for s in again.manifest()["stages"] if s["name"] == "embed")
+    assert hub.count("bedrock-runtime", "InvokeModel") == before
+    assert embed["detail"]["embedding_calls"] == 0 and embed["detail"]["cache_hits"] == embed["detail"]["chunks"]
+    # re-processing the same key replaced the earlier version's vectors instead of duplicating them
+    assert _vector_keys(offline, indexed["bridge_report.pdf"].result["doc_id"]) == []
+    assert len(_vector_keys(offline, again.result["doc_id"])) == embed["detail"]["chunks"]
+
+
+def test_retrieval_hit_at_3_on_the_shipped_question_set(offline, indexed):
+    from docpipe import vectors
+    from docpipe.embeddings import embed_texts
+
+    questions = [json.loads(line) for line in (ROOT / "tests/data/questions.jsonl").read_text().splitlines()]
+    hits = 0
+    for item in questions:
+        vector = embed_texts([item["question"]], use_cache=False).vectors[0]
+        top = vectors.query(vector, top_k=3)
+        hits += any(item["answer"] in hit["metadata"]["text"] for hit in top)
+    hit_at_3 = hits / len(questions)
+    print(f"hit@3 = {hit_at_3:.2f} over {len(questions)} questions")
+    assert hit_at_3 >= 0.8
+
+
+def test_ask_cites_text_that_contains_the_answer(offline, indexed):
+    answer = offline.runtime.invoke("AskFunction", {"question": "What will replacing the four bearings at Pier 2 cost?"})
+    assert answer["found"] and answer["answer"]
+    assert answer["usage"]["outputTokens"] > 0
+    quoting = [c for c in answer["citations"] if "$1,350,000" in c["quote"]]
+    assert quoting, answer["citations"]
+    for citation in answer["citations"]:  # each quote sits exactly where it says, in its document's text
+        pages = json.loads(offline.read(f"out/{citation['doc_id']}/text.json"))["pages"]
+        text = "\n\n".join(page["text"] for page in pages)
+        assert text[citation["char_start"]:citation["char_end"]] == citation["quote"]
+
+
+def test_ask_within_one_document_and_saying_so_when_nothing_is_relevant(offline, indexed):
+    converse_calls = offline.runtime.hub.count("bedrock-runtime", "Converse")
+    nothing = offline.runtime.invoke("AskFunction", {"question": "What is the best recipe for chocolate cake?"})
+    assert nothing["found"] is False and nothing["citations"] == [] and "could not find" in nothing["answer"]
+    assert offline.runtime.hub.count("bedrock-runtime", "Converse") == converse_calls  # no model call
+    doc_id = indexed["faq.md"].result["doc_id"]
+    scoped = offline.runtime.invoke("AskFunction", {"question": "Who manages the program?", "doc_id": doc_id, "top_k": 3})
+    assert scoped["citations"] and {c["doc_id"] for c in scoped["citations"]} == {doc_id}
+
+
+def test_ask_through_its_function_url_rejects_bad_requests(offline, indexed):
+    event = {"requestContext": {"http": {"method": "POST"}}, "body": json.dumps({"question": ""})}
+    response = offline.runtime.invoke("AskFunction", event)
+    assert response["statusCode"] == 400 and "question" in response["body"]
+
+
+def test_deleting_a_document_removes_its_vectors(offline, indexed):
+    result = offline.process((SAMPLES / "press_release.html").read_bytes(), "to-delete.html")
+    doc_id = result.result["doc_id"]
+    assert _vector_keys(offline, doc_id)
+    offline.runtime.delete(offline.inbox + "to-delete.html")
+    offline.runtime.lambdas.drain()
+    assert _vector_keys(offline, doc_id) == []
+    assert _vector_keys(offline, indexed["press_release.html"].result["doc_id"])  # other documents untouched

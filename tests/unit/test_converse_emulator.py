@@ -217,3 +217,25 @@ def test_llm_host_unloads_and_reloads(llm):
     result = llm.generate([{"role": "user", "content": "Say yes."}], max_tokens=2, temperature=0)
     assert llm.loaded and llm.loads == before + 1 and result.output_tokens <= 2
     assert llm.idle_seconds() < 5
+
+
+def test_generation_stops_at_the_context_window(monkeypatch):
+    small = LocalLLM(n_ctx=64)
+    try:
+        result = small.generate([{"role": "user", "content": "Write a long story about a bridge."}],
+                                max_tokens=200, temperature=0)
+        assert result.stop_reason == "model_context_window_exceeded"
+        assert result.input_tokens + result.output_tokens == 64
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        hub = EmulatorHub()
+        hub.register(ConverseEmulator(small))
+        with hub:
+            client = boto3.client("bedrock-runtime", region_name="us-east-1")
+            response = client.converse(modelId=MODEL, messages=[user("Write a long story about a bridge.")],
+                                       inferenceConfig={"maxTokens": 200, "temperature": 0})
+            assert response["stopReason"] == "model_context_window_exceeded"
+            with pytest.raises(client.exceptions.ValidationException, match="Input is too long"):
+                client.converse(modelId=MODEL, messages=[user("word " * 80)])
+    finally:
+        small.unload()

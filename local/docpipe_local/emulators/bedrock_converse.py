@@ -93,9 +93,15 @@ class ConverseEmulator(Emulator):
 
     service = "bedrock-runtime"
 
-    def __init__(self, llm: Any, guardrails: GuardrailEmulator | dict[str, GuardrailEngine] | None = None, *,
+    def __init__(self, llm: Any,
+                 guardrails: GuardrailEmulator | GuardrailEngine | dict[str, GuardrailEngine | dict] | None = None, *,
                  default_max_tokens: int = 512):
+        """``llm``: a :class:`~docpipe_local.engines.llm.LocalLLM` (or anything with its ``n_ctx``,
+        ``prompt_tokens`` and ``generate``); ``guardrails``: the ApplyGuardrail emulator to share, one engine
+        (served under its ``guardrail_id``), or a mapping id -> engine or Properties."""
         self.llm = llm
+        if isinstance(guardrails, GuardrailEngine):
+            guardrails = {guardrails.guardrail_id: guardrails}
         if isinstance(guardrails, dict):
             guardrails = GuardrailEmulator(guardrails)
         self.guardrails = guardrails

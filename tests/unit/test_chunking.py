@@ -13,7 +13,8 @@ from docpipe.chunking import (
     PAGE_SEPARATOR, Chunk, chunk_pages, document_text, estimate_tokens, is_table_line,
 )
 
-SETTINGS = settings(max_examples=int(os.environ.get("CHUNKING_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=int(os.environ.get("CHUNKING_EXAMPLES", "150")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 # -- generators --------------------------------------------------------------------------------------------
@@ -214,6 +215,7 @@ def test_headings_start_chunks_and_name_them():
     assert firsts["2.1 Configuration Options"].heading == "2.1 Configuration Options"
     assert firsts["2.1 Configuration Options"].page_start == 2
     assert firsts["# Guide"].heading == "Guide"
+    assert chunk_pages([{"page": 1, "text": "## C# Notes ##\nbody"}], "m")[0].heading == "C# Notes"
     assert all(text[c.char_start:c.char_end] == c.text for c in chunks)
 
 

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import math
 import re
 from typing import Any, Iterable, Mapping
 
@@ -158,7 +157,7 @@ def page_starts(pages: list[PageText]) -> list[int]:
 
 
 # -- line classification -----------------------------------------------------------------------------------
-_MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(\S.*?)\s*#*\s*$")
+_MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(\S.*?)(?:\s+#+)?\s*$")
 _NUMBERED_HEADING = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3})*\.?|[IVXLC]{1,6}\.|[A-Z]\.)\s+(\S.*)$")
 _FINAL_PUNCTUATION = tuple(".,;:!?")
 _MINOR_WORDS = frozenset(

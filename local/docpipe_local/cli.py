@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _ask(runtime, args)
             if args.command == "delete":
                 return _delete(runtime, args.names, console)
-            session = DocumentSession(runtime, Path(args.out), force=getattr(args, "force", False))
+            session = DocumentSession(runtime, Path(args.out), force=args.force, languages=args.languages,
+                                      audio_formats=args.audio_formats)
             if args.command == "run":
                 return _run(session, expand(args.paths), args.json, console)
             return _watch(session, Path(args.folder), args, console)
@@ -60,6 +61,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="docpipe-out", help="where results go: OUT/<doc_id>/ (default docpipe-out)")
     parser.add_argument("--json", action="store_true", help="one JSON object per document, one per line")
     parser.add_argument("--force", action="store_true", help="process unchanged files again")
+    parser.add_argument("--languages", help="translate and speak the summary in these, e.g. es,ca "
+                                            "(default: the template's TargetLanguages)")
+    parser.add_argument("--audio-formats", help="mp3 (default) and/or ogg, e.g. mp3,ogg")
     parser.add_argument("--faults", default=None,
                         help="inject faults, e.g. 'textract.*=ThrottlingException@0.3' (also $DOCPIPE_FAULTS)")
 
@@ -125,7 +129,8 @@ def _summary(reports: list[Report]) -> Table:
         if report.manifest and Path(report.manifest).exists():
             manifest = json.loads(Path(report.manifest).read_text())
             pages, cost = str(manifest["usage"]["pages"] or ""), f"{manifest['cost']['total_usd']:.6f}"
-        detail = report.reason or (str(Path(report.manifest).parent) if report.manifest else "")
+        made = ", ".join(Path(output).name for output in report.outputs if not output.endswith("manifest.json"))
+        detail = "; ".join(filter(None, [report.reason, made]))
         seconds = "cached" if report.cached else f"{report.seconds:.1f}"
         table.add_row(Path(report.source).name, f"[{_STYLES[report.status]}]{report.status}[/]", report.doc_id or "",
                       pages, seconds, cost, detail)

@@ -59,10 +59,14 @@ def expand(paths: list[str]) -> list[Path]:
 
 
 class DocumentSession:
-    def __init__(self, runtime: OfflineRuntime, out_dir: Path, force: bool = False):
+    def __init__(self, runtime: OfflineRuntime, out_dir: Path, force: bool = False,
+                 languages: str | None = None, audio_formats: str | None = None):
         self.runtime = runtime
         self.out_dir = out_dir
         self.force = force
+        # what an uploader asks for per document: object metadata, read by the pipeline's Validate
+        self.requests = {key: value for key, value in (("languages", languages), ("audio-formats", audio_formats))
+                         if value}
 
     def inbox_key(self, path: Path) -> str:
         return f"{self.runtime.inbox_prefix}{path.name}"
@@ -70,17 +74,18 @@ class DocumentSession:
     def submit(self, path: Path) -> list[Tracked]:
         data = path.read_bytes()
         key, sha256 = self.inbox_key(path), hashlib.sha256(data).hexdigest()
+        metadata = {"sha256": sha256, **self.requests}
         if not self.force:
-            done = self._finished_result(key, sha256)
+            done = self._finished_result(key, metadata)
             if done is not None:
                 return [Tracked(str(path), key, cached=done)]
-        arns = self.runtime.upload(data, key, metadata={"sha256": sha256})
+        arns = self.runtime.upload(data, key, metadata=metadata)
         if not arns:
             raise RuntimeError(f"no rule in template.yaml matched the upload of {key}")
         return [Tracked(str(path), key, arn) for arn in arns]
 
-    def _finished_result(self, key: str, sha256: str) -> dict | None:
-        """The earlier execution's result when this exact content at this key was already processed."""
+    def _finished_result(self, key: str, metadata: dict[str, str]) -> dict | None:
+        """The earlier execution's result when this exact content and request were already processed."""
         from docpipe.ids import doc_id_for
 
         rt = self.runtime
@@ -88,9 +93,9 @@ class DocumentSession:
             head = rt.s3.head_object(Bucket=rt.bucket, Key=key)
         except rt.s3.exceptions.ClientError:
             return None
-        if head.get("Metadata", {}).get("sha256") != sha256:
+        if head.get("Metadata", {}) != metadata:
             return None
-        doc_id = doc_id_for(rt.bucket, key, head.get("VersionId"), sha256)
+        doc_id = doc_id_for(rt.bucket, key, head.get("VersionId"), metadata["sha256"])
         item = rt.dynamodb.get_item(TableName=rt.environment["DOCPIPE_DOCUMENTS_TABLE"],
                                     Key={"doc_id": {"S": doc_id}}).get("Item")
         if not item or item["status"]["S"] not in FINAL_LEDGER:

@@ -292,6 +292,10 @@ def _engine_emulators(runtime: OfflineRuntime) -> list:
     from docpipe_local.emulators.translate import TranslateEmulator
     from docpipe_local.engines.llm import get_llm
 
-    guardrails = GuardrailEmulator({})
+    from docpipe_local.engines.minilm import get_engine
+
+    configured = {runtime.template.get_att(logical_id, "GuardrailId"): runtime.template.properties(logical_id)
+                  for logical_id in runtime.template.of_type("AWS::Bedrock::Guardrail")}
+    guardrails = GuardrailEmulator(configured, embed=lambda texts: get_engine().encode(texts))
     return [TextractEmulator(), TitanEmbeddingsEmulator(), guardrails, ConverseEmulator(get_llm(), guardrails),
             S3VectorsEmulator(runtime.home / "vectors" / "s3vectors.sqlite"), TranslateEmulator(), PollyEmulator()]

@@ -124,6 +124,10 @@ class Template:
             "AWS::KMS::Key": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{physical}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{physical}:*",
         }
+        if resource_type == "AWS::Bedrock::Guardrail" and attribute == "GuardrailId":
+            return logical_id.lower()  # offline ids are stable, so caches keyed by them survive restarts
+        if resource_type == "AWS::Bedrock::GuardrailVersion" and attribute == "Version":
+            return "1"
         if attribute == "Arn":
             return arns.get(resource_type, f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{logical_id}")
         if attribute in ("Name", "QueueName", "TopicName"):

@@ -42,6 +42,8 @@ class DocumentRef(S3Pointer):
     kind: Kind
     media_type: str
     received_at: datetime = Field(default_factory=utc_now)
+    # what the uploader asked for in the object's metadata (x-amz-meta-languages, x-amz-meta-audio-formats)
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 class Usage(BaseModel):
@@ -61,6 +63,11 @@ class Usage(BaseModel):
     embedding_input_tokens: int = 0
     vectors_put_bytes: int = 0
     vector_queries: int = 0
+    generation_input_tokens: int = 0
+    generation_output_tokens: int = 0
+    guardrail_text_units: int = 0
+    characters_translated: int = 0
+    characters_synthesized: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
@@ -94,6 +101,9 @@ class PipelineState(BaseModel):
     text: S3Pointer | None = None
     chunks: S3Pointer | None = None
     embeddings: S3Pointer | None = None
+    summary: S3Pointer | None = None
+    languages: list[str] = Field(default_factory=list)
+    translations: list[dict[str, Any]] = Field(default_factory=list)  # the Map's per-language results
     ocr_job: OcrJob | None = None
     stages: list[StageRecord] = Field(default_factory=list)
 
@@ -152,3 +162,30 @@ class ExtractedText(BaseModel):
     @property
     def characters(self) -> int:
         return sum(len(page.text) for page in self.pages)
+
+
+class SpeechJob(BaseModel):
+    task_id: str
+    output_uri: str
+    status: str = "scheduled"
+    polls: int = 0
+    wait_seconds: int = 5
+
+
+class LanguageState(BaseModel):
+    """One branch of the translate-and-speak Map: one target language of one document."""
+
+    execution_id: str
+    language: str
+    document: DocumentRef
+    summary: S3Pointer
+    translation: S3Pointer | None = None
+    outputs: list[str] = Field(default_factory=list)
+    speech_job: SpeechJob | None = None
+    route: Literal["sync", "async", "done"] = "sync"
+    stages: list[StageRecord] = Field(default_factory=list)
+
+
+class LanguageInput(BaseModel):
+    execution_id: str
+    state: LanguageState

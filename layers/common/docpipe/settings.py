@@ -45,11 +45,29 @@ class Settings(BaseModel):
     chunk_overlap_tokens: int = 40
     document_language: str = "en"
     generation_model_id: str = "amazon.nova-lite-v1:0"
+    response_cache_table: str = ""
+    response_cache_ttl_days: int = 30
+    # Summaries: each model call reads at most this many tokens of document text (map-reduce beyond it).
+    summary_input_tokens: int = 1500
+    summary_max_tokens: int = 160
+    summary_temperature: float = 0.2
     guardrail_id: str = ""
     guardrail_version: str = "DRAFT"
     # cosine distance above which a passage does not count as relevant to a question
     ask_max_distance: float = 0.7
     ask_max_tokens: int = 120
+    # Translate and speak: languages per document come from the object's `languages` metadata, else these.
+    target_languages: str = "es,ca"
+    summary_language: str = "en"  # the language summaries are written in ("auto" to detect)
+    translate_terminologies: str = ""  # comma-separated custom terminology names
+    # per request, at most Translate's 10,000-byte limit (lower it to exercise the splitting)
+    translate_max_bytes: int = Field(default=9_000, ge=100, le=10_000)
+    voice_overrides: str = ""  # e.g. "es=Lucia,en=Joanna"
+    speech_formats: str = "mp3"  # mp3 and/or ogg; the object's `audio-formats` metadata overrides
+    # SynthesizeSpeech takes up to 3,000 billed characters; beyond, StartSpeechSynthesisTask
+    polly_sync_max_chars: int = Field(default=3_000, ge=50, le=3_000)
+    polly_poll_seconds: int = 5
+    polly_max_polls: int = 120
     # PDF pages with fewer characters than this in their text layer count as scanned.
     min_text_chars_per_page: int = 16
 

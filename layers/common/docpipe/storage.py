@@ -35,6 +35,7 @@ class Fingerprint:
     size: int
     sha256: str
     head: bytes
+    metadata: dict[str, str]
 
 
 def fingerprint(bucket: str, key: str, version_id: str | None, *, head_bytes: int, max_bytes: int) -> Fingerprint:
@@ -49,7 +50,7 @@ def fingerprint(bucket: str, key: str, version_id: str | None, *, head_bytes: in
         digest.update(chunk)
         if len(head) < head_bytes:
             head += chunk[: head_bytes - len(head)]
-    return Fingerprint(size=size, sha256=digest.hexdigest(), head=bytes(head))
+    return Fingerprint(size=size, sha256=digest.hexdigest(), head=bytes(head), metadata=response.get("Metadata", {}))
 
 
 def read_bytes(bucket: str, key: str, version_id: str | None = None) -> bytes:

@@ -1,12 +1,27 @@
-"""Publish: the normalized text and manifest.json under out/<doc_id>/, then mark the document done."""
+"""Publish: the normalized text, the summary, each language's results and manifest.json under
+out/<doc_id>/, then mark the document done."""
 
 from __future__ import annotations
 
 from docpipe import ledger
+from docpipe.errors import ExtractionFailed, reason_from_error
 from docpipe.manifest import build_manifest
-from docpipe.models import PipelineResult, TaskInput, Usage
+from docpipe.models import PipelineResult, StageRecord, TaskInput, Usage
 from docpipe.storage import copy_object, out_key, put_json
-from docpipe.errors import ExtractionFailed
+
+
+def language_outcomes(translations: list[dict]) -> tuple[dict[str, dict], list[str], list[StageRecord]]:
+    """Per language: status and reason; the outputs of the languages that succeeded; every branch's stages."""
+    outcomes, outputs, stages = {}, [], []
+    for branch in translations:
+        language = branch["language"]
+        failed = branch["status"] != "SUCCEEDED"
+        outcomes[language] = {"status": branch["status"], "outputs": branch.get("outputs", []),
+                              "reason": reason_from_error(branch.get("failure")) if failed else None}
+        outputs += [] if failed else branch.get("outputs", [])
+        stages += [StageRecord.model_validate({**stage, "name": f"{stage['name']}:{language}"})
+                   for stage in branch.get("stages", [])]
+    return outcomes, outputs, stages
 
 
 def publish_results(payload: TaskInput) -> PipelineResult:
@@ -16,12 +31,21 @@ def publish_results(payload: TaskInput) -> PipelineResult:
         raise ExtractionFailed("no extracted text to publish: an earlier stage produced none")
     text_key = out_key(document.doc_id, "text.json")
     copy_object(state.text.bucket, state.text.key, None, text_key)
+    outputs = [text_key]
+    if state.summary is not None:
+        summary_key = out_key(document.doc_id, "summary.md")
+        copy_object(state.summary.bucket, state.summary.key, None, summary_key)
+        outputs.append(summary_key)
+    languages, language_outputs, language_stages = language_outcomes(state.translations)
     manifest_key = out_key(document.doc_id, "manifest.json")
-    outputs = [text_key, manifest_key]
-    # this task's own writes: the text copy, the manifest and the ledger update
-    manifest = build_manifest(document, "SUCCEEDED", state.execution_id, state.stages, outputs,
-                              own_usage=Usage(s3_put=2, dynamodb_writes=1))
+    outputs += language_outputs + [manifest_key]
+    # this task's own writes: the copies, the manifest and the ledger update
+    manifest = build_manifest(document, "SUCCEEDED", state.execution_id, state.stages + language_stages, outputs,
+                              own_usage=Usage(s3_put=3, dynamodb_writes=1))
+    manifest["languages"] = languages
     put_json(document.bucket, manifest_key, manifest)
     ledger.finish(document.doc_id, "SUCCEEDED", state.execution_id)
+    failed = sorted(language for language, outcome in languages.items() if outcome["status"] != "SUCCEEDED")
     return PipelineResult(status="SUCCEEDED", doc_id=document.doc_id, source=document.uri, outputs=outputs,
-                          manifest=manifest_key)
+                          manifest=manifest_key,
+                          reason=f"languages that failed: {', '.join(failed)}" if failed else None)

@@ -4,10 +4,10 @@ manifest. Works from whatever the failing state left: a PipelineState, or the ra
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePosixPath
 
 from docpipe import ledger
+from docpipe.errors import reason_from_error
 from docpipe.ids import doc_id_for
 from docpipe.logic.validate import identify, source_of
 from docpipe.manifest import build_manifest
@@ -15,22 +15,7 @@ from docpipe.models import DocumentRef, PipelineResult, PipelineState, Quarantin
 from docpipe.observability import logger
 from docpipe.storage import copy_object, out_key, put_json, quarantine_key
 
-_PERMANENT = {"DocumentRejected", "ExtractionFailed"}
 MISSING = "missing"
-
-
-def reason_from_error(error: dict | None) -> str:
-    """Turn a Step Functions error (Error + Cause) into one sentence: the task's message, not its trace."""
-    if not error:
-        return "the pipeline stopped without an error record"
-    name, cause = error.get("Error", "Error"), error.get("Cause") or ""
-    try:
-        message = json.loads(cause).get("errorMessage", cause)
-    except (ValueError, AttributeError):
-        message = cause
-    if name in _PERMANENT:
-        return str(message)
-    return f"{name} after retries: {message}".strip().rstrip(":")
 
 
 def _document_from(state: dict) -> tuple[DocumentRef, list[StageRecord]]:

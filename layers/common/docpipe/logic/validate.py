@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
 from docpipe import ledger
@@ -26,7 +28,7 @@ def identify(bucket: str, key: str, version_id: str | None, max_bytes: int) -> t
     found = fingerprint(bucket, key, version_id, head_bytes=HEAD_BYTES, max_bytes=max_bytes)
     document = DocumentRef(bucket=bucket, key=key, version_id=version_id, sha256=found.sha256, size=found.size,
                            doc_id=doc_id_for(bucket, key, version_id, found.sha256), kind="unknown",
-                           media_type="application/octet-stream")
+                           media_type="application/octet-stream", metadata=found.metadata)
     return document, found.head
 
 
@@ -47,6 +49,16 @@ def route_for(document: DocumentRef) -> str:
     return "ocr_sync" if sync_ok else "ocr_async"
 
 
+def target_languages(document: DocumentRef) -> list[str]:
+    """The uploader's `languages` metadata (e.g. "es,ca"), else the stack's TargetLanguages."""
+    requested = document.metadata.get("languages") or get_settings().target_languages
+    languages = [code.strip() for code in requested.split(",") if code.strip()]
+    for code in languages:
+        if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", code):
+            raise DocumentRejected(f"the requested language {code!r} is not a language code such as 'es' or 'pt-PT'")
+    return list(dict.fromkeys(languages))[:10]
+
+
 def validate_document(payload: ValidateInput) -> StageResult:
     bucket, key, version_id = source_of(payload.event)
     settings = get_settings()
@@ -55,6 +67,7 @@ def validate_document(payload: ValidateInput) -> StageResult:
     document = classify(*identify(bucket, key, version_id, settings.max_document_bytes))
     claimed = ledger.claim(document, payload.execution_id)
     state = PipelineState(execution_id=payload.execution_id, document=document,
-                          route=route_for(document) if claimed else "duplicate")
+                          route=route_for(document) if claimed else "duplicate",
+                          languages=target_languages(document))
     return StageResult(state, Usage(s3_get=1, dynamodb_writes=1),
                        {"kind": document.kind, "size": document.size, "duplicate": not claimed})

@@ -1,0 +1,66 @@
+"""Keep a generated summary to what the source says: every number and name in it must appear there.
+
+Small models invent figures. A sentence whose numbers or capitalized names are not in the source is
+dropped; if nothing survives, an extractive summary (the source's own most central sentences) is used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[{])")
+_NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
+_NAME = re.compile(r"\b[A-Z][\w'&-]*[A-Za-z0-9]\b|\{[A-Z_]+\}")
+_WORD = re.compile(r"[a-z][a-z'-]{2,}")
+_COMMON = frozenset("the this that these those there their they it its a an and but or in on at of to for with "
+                    "from by as is are was were be been has have had will would can could should may might "
+                    "not no yes also each every all any some more most other such than then when where which "
+                    "who whom whose what why how if into over under after before about".split())
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCES.split(" ".join(text.split())) if s.strip()]
+
+
+def unsupported(sentence: str, source: str, source_words: set[str]) -> list[str]:
+    """The numbers and names of `sentence` that the source does not contain."""
+    missing = [n for n in _NUMBER.findall(sentence) if n not in source]
+    for name in _NAME.findall(sentence):
+        if name.startswith("{"):
+            if name not in source:
+                missing.append(name)
+        elif name.lower() not in source_words and name.lower() not in _COMMON:
+            missing.append(name)
+    return missing
+
+
+def keep_faithful(summary: str, source: str, fallback_sentences: int = 3) -> tuple[str, int, bool]:
+    """(summary, sentences dropped, extractive fallback used)."""
+    source_words = {w.lower() for w in re.findall(r"[\w'&-]+", source)}
+    kept, dropped = [], 0
+    for sentence in sentences(summary):
+        if sentence in kept:  # small models repeat themselves
+            continue
+        if unsupported(sentence, source, source_words):
+            dropped += 1
+        else:
+            kept.append(sentence)
+    if kept:
+        return " ".join(kept), dropped, False
+    return extractive_summary(source, fallback_sentences), dropped, True
+
+
+def extractive_summary(source: str, count: int = 3) -> str:
+    """The source's most central sentences (by shared content words), in their original order."""
+    candidates = [s for s in sentences(source) if 6 <= len(s.split()) <= 45]
+    if not candidates:
+        return " ".join(source.split()[:60])
+    frequency = Counter(w for s in candidates for w in set(_WORD.findall(s.lower())) if w not in _COMMON)
+
+    def score(sentence: str) -> float:
+        words = [w for w in set(_WORD.findall(sentence.lower())) if w not in _COMMON]
+        return sum(frequency[w] for w in words) / (len(words) ** 0.5 or 1)
+
+    best = sorted(range(len(candidates)), key=lambda i: -score(candidates[i]))[:count]
+    return " ".join(candidates[i] for i in sorted(best))

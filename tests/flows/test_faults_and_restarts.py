@@ -1,4 +1,4 @@
-"""Flows that need a runtime of their own: injected faults, and a restart of the offline runtime."""
+"""Flows that need a runtime of their own: injected faults, other settings, a restart of the runtime."""
 
 from docpipe_local.runtime import OfflineRuntime
 from tests.conftest import SAMPLES
@@ -39,3 +39,20 @@ def test_an_interrupted_run_resumes_on_the_next_start(home, tmp_path):
         report = session.finish(resumed[0], runtime.wait([resumed[0].arn])[resumed[0].arn])
         assert report.status == "SUCCEEDED"
         assert session.reconcile() == []
+
+
+def test_texts_over_the_service_limits_take_the_long_paths(home):
+    # lower the per-request limits so the summary crosses them: split translation, asynchronous speech
+    environment = {"DOCPIPE_TRANSLATE_MAX_BYTES": "120", "DOCPIPE_POLLY_SYNC_MAX_CHARS": "60",
+                   "DOCPIPE_POLLY_POLL_SECONDS": "1", "DOCPIPE_TARGET_LANGUAGES": "es"}
+    with OfflineRuntime(home=home, persist=False, environment=environment) as runtime:
+        target = OfflineTarget(runtime)
+        result = target.process((SAMPLES / "faq.md").read_bytes(), "faq-long-paths.md")
+        manifest = result.manifest()
+        translate = next(s for s in manifest["stages"] if s["name"] == "translate:es")
+        speak = next(s for s in manifest["stages"] if s["name"] == "speak:es")
+        assert translate["detail"]["requests"] > 1
+        assert speak["detail"]["api"] == "task"
+        assert {"WaitForSpeech", "PollSpeech"} <= set(result.states_entered())
+        audio = target.read(f"out/{result.result['doc_id']}/audio.es.mp3")
+        assert audio[:3] == b"ID3" or (audio[0] == 0xFF and audio[1] & 0xE0 == 0xE0)  # ID3 tag or MPEG frame sync

@@ -48,7 +48,9 @@ def test_born_digital_pdf_is_read_without_textract(target):
     assert "ExtractNative" in states and not {"DetectText", "StartTextDetection"} & set(states)
     manifest = result.manifest()
     assert manifest["status"] == "SUCCEEDED" and manifest["usage"]["pages"] == 4
-    assert [s["name"] for s in manifest["stages"]] == ["validate", "extract", "guard", "embed", "index", "summarize"]
+    names = [s["name"] for s in manifest["stages"]]
+    assert names[:6] == ["validate", "extract", "guard", "embed", "index", "summarize"]
+    assert {"translate:es", "speak:es", "translate:ca", "speak:ca"} == set(names[6:])
 
 
 def test_scanned_pdf_goes_through_async_textract_with_low_error_rate(target):

@@ -123,6 +123,7 @@ class Template:
             "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{physical}",
             "AWS::KMS::Key": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{physical}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{physical}:*",
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}",
         }
         if resource_type == "AWS::Bedrock::Guardrail" and attribute == "GuardrailId":
             return logical_id.lower()  # offline ids are stable, so caches keyed by them survive restarts

@@ -65,6 +65,8 @@ class Usage(BaseModel):
     vector_queries: int = 0
     generation_input_tokens: int = 0
     generation_output_tokens: int = 0
+    batch_inference_input_tokens: int = 0  # Bedrock batch inference: half the on-demand price
+    batch_inference_output_tokens: int = 0
     guardrail_text_units: int = 0
     characters_translated: int = 0
     characters_synthesized: int = 0

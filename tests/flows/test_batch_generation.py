@@ -144,3 +144,14 @@ def test_a_schedule_starts_its_target_with_the_input_it_declares(home):
         started = runtime.sfn.describe_execution(executionArn=arn)
         assert json.loads(started["input"]) == declared
         assert execution.output["counts"] == {"succeeded": 1}
+
+
+def test_a_permanent_model_error_fails_only_its_records_with_the_services_code(home):
+    lines = [json.dumps({"id": f"v{i}", "prompt": f"Name colour number {i}.", "max_tokens": 6}) for i in range(5)]
+    lines.insert(2, "not json")
+    with OfflineRuntime(home=home, persist=False,
+                        faults="bedrock-runtime.Converse=ValidationException@1") as runtime:
+        run = run_job(runtime, "\n".join(lines).encode(), name="refused.jsonl", batch_size=2)
+        assert run.execution.status == "SUCCEEDED", run.execution.cause
+        assert [row["status"] for row in run.results] == ["failed", "failed", "invalid", "failed", "failed", "failed"]
+        assert run.report["failures_by_reason"] == {"model_error:ValidationException": 5, "invalid_record": 1}

@@ -122,9 +122,13 @@ def _mark_done(job_id: str, result: dict) -> None:
 
 
 def _fresh(done: dict[str, dict], record: PreparedRecord) -> dict | None:
-    """The earlier result of this record, if its request is unchanged."""
+    """The earlier result of this record, if its request is unchanged and it is final: succeeded, or blocked by
+    the guardrail (which would block it again). A failed record (model access, a refused request) is tried
+    again by the next run."""
     earlier = done.get(record.id)
-    return earlier if earlier and earlier.get("fingerprint") == record.fingerprint else None
+    if earlier and earlier.get("fingerprint") == record.fingerprint and earlier["status"] in ("succeeded", "blocked"):
+        return earlier
+    return None
 
 
 def _result(record: PreparedRecord, status: str, *, output: str | None = None, reason: str | None = None,

@@ -171,8 +171,8 @@ def plan_batch_job(payload: BatchJobInput) -> BatchPlan:
     one_model = len({r.model_id for r in pending}) <= 1
     if not pending:
         mode = "done"
-    elif request.mode == "batch_inference" or (request.mode == "auto" and one_model
-                                                and len(pending) >= batch.inference_min_records):
+    elif one_model and (request.mode == "batch_inference" or (
+            request.mode == "auto" and len(pending) >= batch.inference_min_records)):  # one job runs one model
         mode = "batch_inference"
     else:
         mode = "on_demand"

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from docpipe_local import endpoints_cli
 from docpipe_local.documents import DocumentSession, Report, Tracked, expand
 from docpipe_local.runtime import OfflineRuntime
 
@@ -37,12 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     delete.add_argument("names", nargs="+", help="file names as uploaded (inbox keys without the prefix)")
     for sub in (ask, delete):
         sub.add_argument("--faults", default=None, help=argparse.SUPPRESS)
+    endpoints_cli.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         with OfflineRuntime(faults=args.faults) as runtime:
             console = Console(stderr=True)
             for warning in runtime.warnings:
                 console.print(f"[yellow]warning:[/] {warning}")
+            if args.command == "endpoints":
+                return endpoints_cli.run(runtime, args)
             if args.command == "ask":
                 return _ask(runtime, args)
             if args.command == "delete":

@@ -297,5 +297,9 @@ def _engine_emulators(runtime: OfflineRuntime) -> list:
     configured = {runtime.template.get_att(logical_id, "GuardrailId"): runtime.template.properties(logical_id)
                   for logical_id in runtime.template.of_type("AWS::Bedrock::Guardrail")}
     guardrails = GuardrailEmulator(configured, embed=lambda texts: get_engine().encode(texts))
+    from docpipe_local.emulators.sagemaker_endpoints import local_endpoint_emulators
+
+    endpoints = local_endpoint_emulators(runtime.home, get_llm)  # inference components, InvokeEndpoint (issue 8)
     return [TextractEmulator(), TitanEmbeddingsEmulator(), guardrails, ConverseEmulator(get_llm(), guardrails),
-            S3VectorsEmulator(runtime.home / "vectors" / "s3vectors.sqlite"), TranslateEmulator(), PollyEmulator()]
+            S3VectorsEmulator(runtime.home / "vectors" / "s3vectors.sqlite"), TranslateEmulator(), PollyEmulator(),
+            *endpoints]

@@ -23,6 +23,10 @@ _NAME_PROPERTY = {
     "AWS::Events::Rule": "Name", "AWS::Serverless::LayerVersion": "LayerName", "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::S3Vectors::VectorBucket": "VectorBucketName", "AWS::S3Vectors::Index": "IndexName",
 }
+_NAME_PROPERTY.update({  # SageMaker (issue 8): their names are also GetAtt attributes
+    "AWS::SageMaker::Model": "ModelName", "AWS::SageMaker::EndpointConfig": "EndpointConfigName",
+    "AWS::SageMaker::Endpoint": "EndpointName", "AWS::SageMaker::InferenceComponent": "InferenceComponentName",
+})
 
 
 class _Loader(yaml.SafeLoader):
@@ -132,6 +136,8 @@ class Template:
         if attribute == "Arn":
             return arns.get(resource_type, f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{logical_id}")
         if attribute in ("Name", "QueueName", "TopicName"):
+            return physical
+        if attribute == _NAME_PROPERTY.get(resource_type) and resource_type.startswith("AWS::SageMaker::"):
             return physical
         raise KeyError(f"offline runtime cannot resolve {logical_id}.{attribute}")
 

@@ -155,3 +155,22 @@ def test_a_permanent_model_error_fails_only_its_records_with_the_services_code(h
         assert run.execution.status == "SUCCEEDED", run.execution.cause
         assert [row["status"] for row in run.results] == ["failed", "failed", "invalid", "failed", "failed", "failed"]
         assert run.report["failures_by_reason"] == {"model_error:ValidationException": 5, "invalid_record": 1}
+
+
+def test_the_cli_runs_a_job_and_lists_the_schedules(home, tmp_path, monkeypatch, capsys):
+    from docpipe_local.cli import main
+    from docpipe_local.paths import DATA_DIR_ENV
+
+    monkeypatch.setenv(DATA_DIR_ENV, str(home))
+    monkeypatch.setenv("COLUMNS", "300")  # rich: one table row per schedule
+    job = tmp_path / "cli.jsonl"
+    job.write_text(json.dumps({"id": "c1", "prompt": "Name a colour.", "max_tokens": 6}) + "\n{broken\n")
+    assert main(["batch", str(job), "--out", str(tmp_path / "out"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["counts"] == {"succeeded": 1, "invalid": 1}
+    written = tmp_path / "out" / "batch" / report["job_id"]
+    assert [json.loads(line)["status"] for line in (written / "results.jsonl").read_text().splitlines()] == [
+        "succeeded", "invalid"]
+    assert json.loads((written / "report.json").read_text())["records"] == 2
+    assert main(["schedules"]) == 0
+    assert "docpipe-local-batch-generation" in capsys.readouterr().out

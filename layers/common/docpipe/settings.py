@@ -70,6 +70,20 @@ class Settings(BaseModel):
     polly_max_polls: int = 120
     # PDF pages with fewer characters than this in their text layer count as scanned.
     min_text_chars_per_page: int = 16
+    # Idle endpoints (issue 8). Generation goes to this SageMaker endpoint (OpenAI-style chat body) instead of
+    # Bedrock when set; a scaled-to-zero component (NoCapacity / ModelNotReady) is retried with backoff.
+    generation_endpoint: str = ""
+    generation_inference_component: str = ""
+    endpoint_capacity_max_wait_seconds: float = Field(default=600.0, ge=0)
+    endpoint_capacity_initial_backoff_seconds: float = Field(default=2.0, gt=0)
+    endpoint_capacity_max_backoff_seconds: float = Field(default=30.0, gt=0)
+    # The idle reaper: endpoints tagged `reaper_tag_key` = `reaper_tag_value` with no Invocations for
+    # `endpoint_idle_minutes` are scaled to zero (inference components) or recorded and deleted.
+    reaper_tag_key: str = "docpipe:idle-reaper"
+    reaper_tag_value: str = "enabled"
+    endpoint_idle_minutes: float = Field(default=60.0, gt=0)
+    reaper_dry_run: bool = False
+    reaper_table: str = ""
 
     @field_validator("embedding_dimensions")
     @classmethod

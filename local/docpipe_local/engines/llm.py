@@ -243,15 +243,73 @@ class LocalLLM:
             return GenerationResult(text, len(tokens), len(out), reason)
 
 
+IDLE_ENV = "DOCPIPE_LLM_IDLE_SECONDS"
+
+
+class IdleUnloader:
+    """Unloads a host's model once it has been idle for `window_s` (checked every `interval_s`).
+
+    The offline counterpart of scaling an inference component to zero: the next call loads the model again.
+    A background daemon thread; :meth:`stop` ends it.
+    """
+
+    def __init__(self, host: LocalLLM, window_s: float, interval_s: float | None = None):
+        if window_s <= 0:
+            raise ValueError("the idle window must be positive")
+        self.host = host
+        self.window_s = window_s
+        self.interval_s = interval_s or max(0.05, min(window_s / 4, 30.0))
+        self.unloads = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="llm-idle-unloader", daemon=True)
+
+    def start(self) -> "IdleUnloader":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def check(self) -> bool:
+        """Unload now if idle for the window; True when it unloaded."""
+        host = self.host
+        if not host.loaded or host.idle_seconds() < self.window_s:
+            return False
+        # blocking=False: a generate in progress holds the lock, so the model is not idle
+        if not host._lock.acquire(blocking=False):
+            return False
+        try:
+            if host.loaded and host.idle_seconds() >= self.window_s:
+                host.unload()
+                self.unloads += 1
+                return True
+            return False
+        finally:
+            host._lock.release()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.check()
+
+
 _host: LocalLLM | None = None
 _host_lock = threading.Lock()
+_unloader: IdleUnloader | None = None
 
 
 def get_llm() -> LocalLLM:
-    """The process-wide host (created on first call; the model loads on the first generate)."""
-    global _host
+    """The process-wide host (created on first call; the model loads on the first generate).
+
+    With ``$DOCPIPE_LLM_IDLE_SECONDS`` set, an :class:`IdleUnloader` frees the model after that long idle.
+    """
+    global _host, _unloader
     if _host is None:
         with _host_lock:
             if _host is None:
                 _host = LocalLLM()
+                window = float(os.environ.get(IDLE_ENV) or 0)
+                if window > 0:
+                    _unloader = IdleUnloader(_host, window).start()
     return _host

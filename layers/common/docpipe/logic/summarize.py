@@ -90,4 +90,9 @@ def summarize_document(payload: TaskInput) -> StageResult:
         "model_id": settings.generation_model_id, "model_calls": len(fresh), "cache_hits": len(calls) - len(fresh),
         "map_reduce": len(calls) > 1, "sentences_dropped_as_unsupported": dropped, "extractive_fallback": extractive,
         "guardrail": {"id": settings.guardrail_id or None, "version": settings.guardrail_version,
-                      "output_masked": any(call.guardrail_intervened for call in calls)}})
+                      "output_masked": any(call.guardrail_intervened for call in calls)},
+        **({"endpoint": {"name": settings.generation_endpoint,
+                         "inference_component": settings.generation_inference_component or None,
+                         "capacity_wait_s": round(sum(c.capacity_wait_s for c in calls), 3),
+                         "capacity_retries": sum(c.capacity_retries for c in calls)}}
+           if settings.generation_endpoint else {})})

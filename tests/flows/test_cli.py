@@ -1,0 +1,69 @@
+"""The `docpipe` command as a user runs it: separate processes, a fresh data directory each."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import SAMPLES
+
+NOTE = "Harbor Bridge notice. The Pier 2 bearings will be replaced from March to June 2026.\n"
+
+
+def docpipe(*args: str, home, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "DOCPIPE_HOME": str(home)}
+    return subprocess.Popen([sys.executable, "-m", "docpipe_local.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+
+
+def test_run_json_contract_and_exit_code(tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_text(NOTE)
+    out = tmp_path / "out"
+    process = docpipe("run", str(note), str(SAMPLES / "bad" / "empty.pdf"), "--json", "--out", str(out),
+                      "--languages", "es", home=tmp_path / "home")
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-2000:]
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    assert {line["status"] for line in lines} == {"SUCCEEDED", "QUARANTINED"}
+    for line in lines:
+        assert set(line) == {"doc_id", "source", "status", "reason", "outputs", "manifest"}
+        assert json.loads(open(line["manifest"]).read())["status"] == line["status"]
+        assert all(os.path.exists(path) for path in line["outputs"])
+    succeeded = next(line for line in lines if line["status"] == "SUCCEEDED")
+    assert {"summary.es.md", "audio.es.mp3"} <= {os.path.basename(p) for p in succeeded["outputs"]}
+    # a second run of the unchanged file is answered from its manifest, in a new process
+    again = docpipe("run", str(note), "--json", "--out", str(out), "--languages", "es", home=tmp_path / "home")
+    stdout, _ = again.communicate(timeout=300)
+    assert again.returncode == 0 and json.loads(stdout.splitlines()[0])["doc_id"] == succeeded["doc_id"]
+
+
+def test_a_missing_file_is_a_usage_error(tmp_path):
+    process = docpipe("run", str(tmp_path / "nope.pdf"), home=tmp_path / "home")
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2 and "no such file" in stderr
+
+
+def test_watch_processes_files_dropped_into_the_folder_until_interrupted(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    process = docpipe("watch", str(inbox), "--json", "--interval", "0.2", "--languages", "es",
+                      "--out", str(tmp_path / "out"), home=tmp_path / "home")
+    try:
+        time.sleep(1)
+        shutil.copy(SAMPLES / "bad" / "truncated.pdf", inbox / "late.pdf")
+        (inbox / "note.txt").write_text(NOTE)
+        seen, deadline = {}, time.monotonic() + 600
+        while len(seen) < 2 and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if line.startswith("{"):
+                report = json.loads(line)
+                seen[os.path.basename(report["source"])] = report["status"]
+        assert seen == {"late.pdf": "QUARANTINED", "note.txt": "SUCCEEDED"}
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode == 0

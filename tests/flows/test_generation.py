@@ -21,7 +21,7 @@ used for the generator is {PII['card']}. Closures run from 9 p.m. to 5 a.m., Sun
 
 def _everything_stored(target, result) -> str:
     doc_id = result.result["doc_id"]
-    stored = [target.read(key).decode() for key in result.result["outputs"]]
+    stored = [target.read(key).decode() for key in result.result["outputs"] if key.endswith((".json", ".md"))]
     stored.append(target.read(f"work/{doc_id}/chunks.jsonl").decode())
     stored.append(target.read(f"work/{doc_id}/text.json").decode())
     return "\n".join(stored)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--spot-interrupt-at-step", type=int, default=0,
                         help="reclaim the spot instance once after this step's checkpoint (shows the resume)")
+    parser.add_argument("--faults", default=None, help=argparse.SUPPRESS)
 
 
 def upload_code(runtime: OfflineRuntime) -> None:
@@ -95,7 +97,7 @@ def run(runtime: OfflineRuntime, dataset: Path, epochs: float | None = None, tim
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"fine-tuning still running after {timeout:.0f} s")
         if progress:
-            state = runtime.current_state(arn)
+            state = _current_state(runtime, arn)
             job = _latest_job(runtime)
             line = (state, job.secondary if job else None, dict((k, v[0]) for k, v in job.metrics.items()) if job else {})
             if line != last:
@@ -104,6 +106,13 @@ def run(runtime: OfflineRuntime, dataset: Path, epochs: float | None = None, tim
         time.sleep(0.5)
     return FineTuneRun(arn, execution.status, execution.output, execution.error, execution.cause,
                        time.monotonic() - started, job_names(runtime, arn))
+
+
+def _current_state(runtime: OfflineRuntime, arn: str) -> str | None:
+    """The state entered last (the whole history: the engine may not honour reverseOrder)."""
+    events = runtime.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if e.get("stateEnteredEventDetails")]
+    return entered[-1] if entered else None
 
 
 def _latest_job(runtime: OfflineRuntime):
@@ -115,6 +124,8 @@ def main(runtime: OfflineRuntime, args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
+    # the ASL engine logs every Fail state at ERROR level; the outcome is printed below
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     if args.spot_interrupt_at_step:
         runtime.training.spot_interrupt_at_step = args.spot_interrupt_at_step
 

@@ -51,7 +51,7 @@ fi
 if ! .venv-training/bin/python -c "import torch, transformers, peft, accelerate, gguf" 2>/dev/null; then
   echo "bootstrap: installing the CPU training environment (.venv-training)" >&2
   .venv-training/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv-training/bin/python -m pip install -q "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+  .venv-training/bin/python -m pip install -q "torch==2.13.0"  # the CPU build this machine kind keeps on disk
   .venv-training/bin/python -m pip install -q -r training/requirements-cpu.txt
 fi
 echo "bootstrap: ready (.venv)" >&2

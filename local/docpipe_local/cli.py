@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from docpipe_local import endpoints_cli
+from docpipe_local import batch_cli, endpoints_cli, finetune_cli
 from docpipe_local.documents import DocumentSession, Report, Tracked, expand
 from docpipe_local.runtime import OfflineRuntime
 
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     for sub in (ask, delete):
         sub.add_argument("--faults", default=None, help=argparse.SUPPRESS)
     endpoints_cli.add_parser(commands)
+    batch_cli.add_parsers(commands)
+    finetune_cli.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         with OfflineRuntime(faults=args.faults) as runtime:
@@ -47,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"[yellow]warning:[/] {warning}")
             if args.command == "endpoints":
                 return endpoints_cli.run(runtime, args)
+            if args.command == "finetune":
+                return finetune_cli.main(runtime, args)
+            if args.command in batch_cli.COMMANDS:
+                return batch_cli.run(runtime, args, console)
             if args.command == "ask":
                 return _ask(runtime, args)
             if args.command == "delete":

@@ -35,6 +35,8 @@ OFFLINE_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
     "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
     "DOCPIPE_TEXTRACT_POLL_INITIAL_SECONDS": "1", "DOCPIPE_TEXTRACT_POLL_MAX_SECONDS": "1",
+    "DOCPIPE_BATCH_POLL_SECONDS": "1",
+    "DOCPIPE_TRAINING_POLL_SECONDS": "2",
 }
 FINAL_STATUSES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -96,6 +98,7 @@ class OfflineRuntime:
         self.lambdas = self.hub.register(LambdaEmulator(self.functions))
         for emulator in _engine_emulators(self):
             self.hub.register(emulator)
+        self.training = self.hub.find("sagemaker", "CreateTrainingJob")  # fine-tuning jobs, for the CLI and tests
         self._stack.enter_context(self.hub)
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
@@ -283,23 +286,24 @@ def _reset_layer_caches() -> None:
 
 def _engine_emulators(runtime: OfflineRuntime) -> list:
     """The AI-service emulators. Models load on first use, so a run that needs none pays for none."""
+    from docpipe_local.emulators.bedrock_batch import BedrockBatchEmulator
     from docpipe_local.emulators.bedrock_converse import ConverseEmulator
     from docpipe_local.emulators.bedrock_embeddings import TitanEmbeddingsEmulator
     from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator
     from docpipe_local.emulators.polly import PollyEmulator
     from docpipe_local.emulators.s3vectors import S3VectorsEmulator
+    from docpipe_local.emulators.sagemaker_endpoints import local_endpoint_emulators
+    from docpipe_local.emulators.sagemaker_training import local_training_emulator
     from docpipe_local.emulators.textract import TextractEmulator
     from docpipe_local.emulators.translate import TranslateEmulator
     from docpipe_local.engines.llm import get_llm
-
     from docpipe_local.engines.minilm import get_engine
 
     configured = {runtime.template.get_att(logical_id, "GuardrailId"): runtime.template.properties(logical_id)
                   for logical_id in runtime.template.of_type("AWS::Bedrock::Guardrail")}
     guardrails = GuardrailEmulator(configured, embed=lambda texts: get_engine().encode(texts))
-    from docpipe_local.emulators.sagemaker_endpoints import local_endpoint_emulators
-
-    endpoints = local_endpoint_emulators(runtime.home, get_llm)  # inference components, InvokeEndpoint (issue 8)
     return [TextractEmulator(), TitanEmbeddingsEmulator(), guardrails, ConverseEmulator(get_llm(), guardrails),
             S3VectorsEmulator(runtime.home / "vectors" / "s3vectors.sqlite"), TranslateEmulator(), PollyEmulator(),
-            *endpoints]
+            BedrockBatchEmulator(get_llm()),  # Bedrock batch inference jobs
+            local_training_emulator(runtime.home),  # SageMaker training jobs, run as real subprocesses
+            *local_endpoint_emulators(runtime.home, get_llm)]  # inference components, InvokeEndpoint

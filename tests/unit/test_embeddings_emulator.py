@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import boto3
@@ -13,7 +14,7 @@ from botocore.config import Config
 
 from docpipe_local.emulators.base import EmulatorHub, FaultInjector, parse_faults
 from docpipe_local.emulators.bedrock_embeddings import TitanEmbeddingsEmulator, project, projection
-from docpipe_local.engines.minilm import MiniLMEngine, get_engine
+from docpipe_local.engines.minilm import MicroBatcher, MiniLMEngine, get_engine
 
 REFERENCE = json.loads((Path(__file__).resolve().parents[1] / "data" / "minilm_reference.json").read_text("utf-8"))
 V2 = "amazon.titan-embed-text-v2:0"
@@ -223,3 +224,169 @@ def test_throttling_comes_from_the_hub(engine):
         with pytest.raises(client.exceptions.ThrottlingException):
             invoke(client, {"inputText": "x"})
     assert emulator.invocations == 0
+
+
+# -- micro-batching ------------------------------------------------------------------------------------------
+class CountingEngine:
+    """The real engine, counting the batches it is asked to encode (and failing on a marked input)."""
+
+    def __init__(self, engine, poison: str | None = None):
+        self.engine, self.poison = engine, poison
+        self.batches: list[int] = []
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text):
+        return self.engine.count_tokens(text)
+
+    def encode_long_many(self, texts, **kwargs):
+        with self._lock:
+            self.batches.append(len(texts))
+        if self.poison is not None and any(self.poison in text for text in texts):
+            raise ValueError("the model cannot read this input")
+        return self.engine.encode_long_many(texts, **kwargs)
+
+
+def run_threads(count, work):
+    """Start ``count`` threads together (barrier) and return {index: result or exception}."""
+    barrier, results = threading.Barrier(count), {}
+
+    def runner(index):
+        barrier.wait()
+        try:
+            results[index] = work(index)
+        except Exception as exc:  # noqa: BLE001 - checked by the caller
+            results[index] = exc
+
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a caller never got its answer"
+    return results
+
+
+def bedrock_client(hub_engine, **emulator_kwargs):
+    hub = EmulatorHub()
+    emulator = hub.register(TitanEmbeddingsEmulator(hub_engine, **emulator_kwargs))
+    client = boto3.client("bedrock-runtime", region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing",
+                          config=Config(retries={"max_attempts": 1}, max_pool_connections=32))
+    return hub, emulator, client
+
+
+TEXTS_16 = [item["text"] or "empty reference text" for item in REFERENCE["items"]][:12] + [
+    "Step Functions passes pointers between states.", "A second pier bearing needs replacement.",
+    " ".join(f"Long paragraph {i} about embeddings, windows and batches." for i in range(60)),  # > 1 window
+    "Short."]
+
+
+def test_concurrent_calls_are_coalesced_into_fewer_batches_with_the_same_vectors(engine):
+    assert len(TEXTS_16) == 16
+    # unbatched reference: the same emulator with coalescing off
+    hub, _, client = bedrock_client(engine, max_batch=1)
+    with hub:
+        expected = [invoke(client, {"inputText": t, "dimensions": 1024}) for t in TEXTS_16]
+    counting = CountingEngine(engine)
+    hub, emulator, client = bedrock_client(counting)  # default settings: 2 ms window, up to 16 per batch
+    with hub:
+        results = run_threads(16, lambda i: invoke(client, {"inputText": TEXTS_16[i], "dimensions": 1024}))
+    assert all(not isinstance(r, Exception) for r in results.values()), results
+    for i, reference in enumerate(expected):
+        got = results[i]
+        assert set(got) == set(reference) and len(got["embedding"]) == 1024
+        assert got["inputTextTokenCount"] == reference["inputTextTokenCount"]
+        assert cosine(got["embedding"], reference["embedding"]) >= 0.9999, TEXTS_16[i][:40]
+    assert sum(counting.batches) == 16  # every call embedded exactly once
+    assert len(counting.batches) < 16 and max(counting.batches) > 1, counting.batches
+    assert emulator.batcher.calls == 16 and emulator.batcher.batches == len(counting.batches)
+    assert emulator.invocations == 16  # usage is still counted per call
+    assert emulator.input_tokens == sum(r["inputTextTokenCount"] for r in expected)
+
+
+def test_a_failing_input_in_a_batch_fails_only_its_caller(engine):
+    counting = CountingEngine(engine, poison="POISON")
+    hub, emulator, client = bedrock_client(counting, max_wait_s=0.05)
+    texts = [f"Chunk {i} of the bridge report." for i in range(15)] + ["POISON chunk"]
+    with hub:
+        results = run_threads(16, lambda i: invoke(client, {"inputText": texts[i]}))
+        # a request Bedrock refuses never joins a batch and fails alone too
+        refused = run_threads(4, lambda i: invoke(client, {"inputText": "" if i == 0 else f"fine {i}"}))
+    assert isinstance(results[15], ValueError) and "cannot read" in str(results[15])
+    assert max(counting.batches) > 1  # the poisoned input did share a batch with others
+    for i in range(15):
+        assert not isinstance(results[i], Exception), results[i]
+        assert cosine(results[i]["embedding"], invoke_unbatched(engine, texts[i])) >= 0.9999
+    assert isinstance(refused[0], client.exceptions.ValidationException)
+    assert all(len(refused[i]["embedding"]) == 1024 for i in (1, 2, 3))
+    assert emulator.invocations == 15 + 3
+
+
+def invoke_unbatched(engine, text):
+    return project(engine.encode_long(text, normalize=False)[0], 1024, normalize=True)
+
+
+def test_micro_batcher_errors_order_and_waiting(engine):
+    batcher = MicroBatcher(lambda texts: engine.encode_long_many(texts, normalize=True), max_wait_s=0.05)
+    texts = ["alpha beta", "gamma", 42, "delta epsilon zeta", "eta"]
+    results = run_threads(len(texts), lambda i: batcher(texts[i]))
+    assert isinstance(results[2], TypeError)  # the non-string fails its own caller only
+    for i in (0, 1, 3, 4):
+        vector, count = results[i]
+        assert count == engine.count_tokens(texts[i])
+        assert cosine(vector, engine.encode([texts[i]])[0]) >= 0.9999
+    assert batcher.calls == 5 and batcher.batches < 5
+
+    # a lone caller waits at most the window (2 ms by default), not a full batch
+    quick = MicroBatcher(lambda items: [item * 2 for item in items])
+    quick(1)
+    started = time.perf_counter()
+    assert quick(21) == 42
+    assert time.perf_counter() - started < 0.05
+    # a full batch runs at once, however long the window
+    full = MicroBatcher(lambda items: [item + 1 for item in items], max_batch=4, max_wait_s=30)
+    started = time.perf_counter()
+    assert run_threads(4, full) == {0: 1, 1: 2, 2: 3, 3: 4}
+    assert time.perf_counter() - started < 10 and full.batches == 1
+    # a batch that returns the wrong number of results is re-run item by item: nobody gets another's result
+    broken = MicroBatcher(lambda items: items[:1], max_wait_s=0.05)
+    outcomes = run_threads(3, broken)
+    assert outcomes == {0: 0, 1: 1, 2: 2}  # re-run one by one, each gets its own
+    # coalescing off: direct calls
+    direct = MicroBatcher(lambda items: [len(items)], max_batch=1)
+    assert run_threads(3, direct) == {0: 1, 1: 1, 2: 1} and direct.batches == 3
+    with pytest.raises(ValueError):
+        MicroBatcher(lambda items: items, max_batch=0)
+    with pytest.raises(ValueError):
+        MicroBatcher(lambda items: items, max_inflight=0)
+
+
+@pytest.mark.parametrize("max_inflight", [1, 2])
+def test_micro_batcher_bounds_the_batches_in_flight(max_inflight):
+    lock, state = threading.Lock(), {"now": 0, "peak": 0, "sizes": []}
+
+    def slow(items):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+            state["sizes"].append(len(items))
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return [item * 10 for item in items]
+
+    batcher = MicroBatcher(slow, max_batch=3, max_inflight=max_inflight)
+    assert run_threads(12, batcher) == {i: i * 10 for i in range(12)}
+    assert state["peak"] <= max_inflight and max(state["sizes"]) <= 3
+    assert sum(state["sizes"]) == 12 and batcher.batches == len(state["sizes"]) < 12
+
+
+def test_encode_long_many_matches_encode_long(engine):
+    texts = TEXTS_16[:6] + [TEXTS_16[14]]
+    many = engine.encode_long_many(texts)
+    for text, (vector, count) in zip(texts, many):
+        single, single_count = engine.encode_long(text)
+        assert count == single_count and cosine(vector, single) >= 0.99999
+    assert engine.encode_long_many([]) == []
+    with pytest.raises(TypeError):
+        engine.encode_long_many("a string")

@@ -28,6 +28,17 @@ matrix by QR decomposition (numpy's PCG64 generator, seed ``PROJECTION_SEED + si
   each sentence kept its nearest neighbour in 15 of 19 cases.
   Use 512 or 1024 where exact similarity matters.
 
+Micro-batching: Titan takes one text per call, so a client embeds a document with one call per chunk from
+a thread pool. Concurrent calls are coalesced into MiniLM batches (``engines.minilm.MicroBatcher``: the
+first caller waits at most 2 ms or until 8 calls are queued; at most 2 batches run at a time, calls
+arriving meanwhile form the next). Requests are validated before they join a batch, every caller gets its
+own vector and token count, and an input that makes a batch fail fails only its own call. Vectors equal
+the unbatched ones to float32 rounding (padding within a batch). Measured on 2 shared cores with 8 client
+threads calling this emulator on the pipeline's chunks: 0.94-0.98x the chunks/s of the engine's own batch
+call, 1.1-1.25x uncoalesced calls (bench/ingest has the whole Embed stage). ``max_batch=1`` (or ``$DOCPIPE_EMBEDDINGS_MAX_BATCH=1``) turns coalescing off;
+``$DOCPIPE_EMBEDDINGS_BATCH_WAIT_MS`` and ``$DOCPIPE_EMBEDDINGS_MAX_INFLIGHT`` set the wait and the
+batches in flight. ``batcher.calls`` / ``batcher.batches`` tell how well calls were coalesced.
+
 Call counts: the hub counts every call (``hub.count("bedrock-runtime", "InvokeModel")``); this emulator
 also keeps ``invocations`` and ``input_tokens`` for usage accounting.
 """
@@ -36,6 +47,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from functools import lru_cache
 from typing import Any
@@ -53,6 +65,12 @@ MAX_INPUT_TOKENS = 8192
 V2_MAX_INPUT_CHARS = 50_000
 PROJECTION_SEED = 20240430
 SOURCE_DIMENSION = 384
+DEFAULT_MAX_BATCH = 8
+DEFAULT_BATCH_WAIT_S = 0.002
+DEFAULT_MAX_INFLIGHT = 2
+MAX_BATCH_ENV = "DOCPIPE_EMBEDDINGS_MAX_BATCH"
+BATCH_WAIT_ENV = "DOCPIPE_EMBEDDINGS_BATCH_WAIT_MS"
+MAX_INFLIGHT_ENV = "DOCPIPE_EMBEDDINGS_MAX_INFLIGHT"
 
 
 def _malformed(detail: str) -> ServiceError:
@@ -105,11 +123,23 @@ class TitanEmbeddingsEmulator(Emulator):
 
     service = "bedrock-runtime"
 
-    def __init__(self, engine=None):
+    def __init__(self, engine=None, *, max_batch: int | None = None, max_wait_s: float | None = None,
+                 max_inflight: int | None = None):
+        from ..engines.minilm import MicroBatcher
+
         self._engine = engine
         self._lock = threading.Lock()
         self.invocations = 0
         self.input_tokens = 0
+        if max_batch is None:
+            max_batch = int(os.environ.get(MAX_BATCH_ENV) or DEFAULT_MAX_BATCH)
+        if max_wait_s is None:
+            wait_ms = os.environ.get(BATCH_WAIT_ENV)
+            max_wait_s = float(wait_ms) / 1000 if wait_ms else DEFAULT_BATCH_WAIT_S
+        if max_inflight is None:
+            max_inflight = int(os.environ.get(MAX_INFLIGHT_ENV) or DEFAULT_MAX_INFLIGHT)
+        self.batcher = MicroBatcher(self._encode_batch, max_batch=max_batch, max_wait_s=max_wait_s,
+                                    max_inflight=max_inflight)
 
     @property
     def engine(self):
@@ -161,11 +191,15 @@ class TitanEmbeddingsEmulator(Emulator):
             raise ServiceError("ValidationException",
                                f"400 Bad Request: Too many input tokens. Max input tokens: {MAX_INPUT_TOKENS}, "
                                f"request input token count: {tokens}", 400)
-        vector, count = self.engine.encode_long(text, normalize=False)
+        vector, count = self.batcher(text)
         with self._lock:
             self.invocations += 1
             self.input_tokens += count
         return vector, count
+
+    def _encode_batch(self, texts: list[str]) -> list[tuple[np.ndarray, int]]:
+        """Pooled (not normalized) MiniLM vectors and token counts for the texts of concurrent calls."""
+        return self.engine.encode_long_many(texts, normalize=False)
 
     def _v2(self, request: dict) -> dict:
         text = self._text(request, ("inputText", "dimensions", "normalize", "embeddingTypes"), V2_MAX_INPUT_CHARS)
@@ -187,18 +221,18 @@ class TitanEmbeddingsEmulator(Emulator):
                 raise _malformed(f"#/embeddingTypes/{position}: {kind} is not a valid enum value")
         vector, count = self._embed(text)
         projected = project(vector, dimensions, normalize=normalize)
-        floats = [float(x) for x in projected]
+        floats = projected.tolist()  # Python floats of the float32 values
         by_type: dict[str, list] = {}
         if "float" in types:
             by_type["float"] = floats
         if "binary" in types:
-            by_type["binary"] = [1 if x > 0 else 0 for x in projected]
+            by_type["binary"] = (projected > 0).astype(np.int8).tolist()
         return {"embedding": floats, "inputTextTokenCount": count, "embeddingsByType": by_type}
 
     def _v1(self, request: dict) -> dict:
         text = self._text(request, ("inputText",), None)
         vector, count = self._embed(text)
-        return {"embedding": [float(x) for x in project(vector, V1_DIMENSION, normalize=False)],
+        return {"embedding": project(vector, V1_DIMENSION, normalize=False).tolist(),
                 "inputTextTokenCount": count}
 
 

@@ -4,6 +4,7 @@ survives from one to the next (its own module: the CLI starts runtimes of its ow
 from __future__ import annotations
 
 import json
+import time
 
 from docpipe_local.cli import main
 from docpipe_local.emulators.sagemaker_endpoints import LOCAL_COMPONENT, LOCAL_ENDPOINT
@@ -15,6 +16,9 @@ def _json(capsys) -> dict:
 
 def test_reap_then_status_across_commands(home, monkeypatch, capsys):
     monkeypatch.setenv("DOCPIPE_HOME", str(home))
+    assert main(["endpoints", "status", "--json"]) == 0  # the first start creates the local endpoint
+    capsys.readouterr()
+    time.sleep(1)  # older than the 0.3 s idle window below, however fast this machine is
     assert main(["endpoints", "reap", "--idle-minutes", "0.005", "--json"]) == 0
     (decision,) = [d for d in _json(capsys)["decisions"] if d["component"] == LOCAL_COMPONENT]
     assert decision["action"] == "scale_to_zero" and decision["applied"]

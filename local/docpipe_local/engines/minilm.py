@@ -36,8 +36,6 @@ error.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import threading
 import time
@@ -47,6 +45,8 @@ from pathlib import Path
 from typing import Callable, Generic, Sequence, TypeVar
 
 import numpy as np
+
+from docpipe_local.engines.weights import ModelFilesMissing, package_file, sha256_of  # noqa: F401 (re-exported)
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -59,29 +59,6 @@ TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f41157
 
 ONNX_ENV = "DOCPIPE_MINILM_ONNX"
 TOKENIZER_ENV = "DOCPIPE_MINILM_TOKENIZER"
-
-
-class ModelFilesMissing(RuntimeError):
-    """The weight or tokenizer package is not installed (and no override path is set)."""
-
-
-def package_file(package: str, relative: str) -> Path:
-    """A data file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFilesMissing(f"package {package!r} is not installed (pip install {package.replace('_', '-')})")
-    path = Path(next(iter(spec.submodule_search_locations))) / relative
-    if not path.is_file():
-        raise ModelFilesMissing(f"{path} is missing from package {package!r}")
-    return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_model_path() -> Path:
@@ -144,7 +121,7 @@ class MiniLMEngine:
                 self._model_path or self._tokenizer_path or os.environ.get(ONNX_ENV) or os.environ.get(TOKENIZER_ENV))
             if verify:
                 for path, expected in ((model_path, ONNX_SHA256), (tokenizer_path, TOKENIZER_SHA256)):
-                    if _sha256(path) != expected:
+                    if sha256_of(path) != expected:
                         raise RuntimeError(f"{path}: sha256 does not match the pinned {expected}")
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -46,15 +46,6 @@ def plain_extract(path: Path) -> str:
     return "\n".join(texts)
 
 
-def union_seconds(intervals: list[tuple[float, float]]) -> float:
-    total, end = 0.0, float("-inf")
-    for start, stop in sorted(intervals):
-        if stop > end:
-            total += stop - max(start, end)
-            end = stop
-    return total
-
-
 def run_pipeline(files: list[Path]) -> dict:
     from docpipe_local.documents import DocumentSession
     from docpipe_local.runtime import OfflineRuntime
@@ -78,8 +69,8 @@ def run_pipeline(files: list[Path]) -> dict:
             busy += [(start, stop) for _, _, start, stop in textract.page_log]
     window = [(max(a, ready), min(b, extracted)) for a, b in busy if a < extracted]
     wall = extracted - ready
-    return {"startup_s": ready - started, "wall_s": wall, "busy_s": union_seconds(window),
-            "overhead_share": 1 - union_seconds(window) / wall}
+    busy_s = _ingest_bench()._union(window)
+    return {"startup_s": ready - started, "wall_s": wall, "busy_s": busy_s, "overhead_share": 1 - busy_s / wall}
 
 
 def _ingest_bench():

@@ -17,3 +17,8 @@ python3.13 --version >/dev/null || { echo "sam build needs Python 3.13 on PATH" 
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1
 .venv-sam/bin/sam validate --lint --region us-east-1
 .venv-sam/bin/sam build --parallel
+# the layer must not carry a botocore of its own (layers/common/Makefile): it would shadow the runtime's
+if compgen -G ".aws-sam/build/CommonLayer/python/botocore*" >/dev/null; then
+  echo "the built CommonLayer bundles botocore" >&2
+  exit 1
+fi

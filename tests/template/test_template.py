@@ -98,10 +98,15 @@ def test_alarms_on_failed_executions_and_dead_letters(raw_template):
     assert {"ExecutionsFailed", "ApproximateNumberOfMessagesVisible"} <= metrics
 
 
-def test_layer_requirements_hold_only_powertools_and_pydantic():
-    lines = [line.split("==")[0].split("[")[0] for line in
-             (ROOT / "layers/common/requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")]
-    assert sorted(lines) == ["aws-lambda-powertools", "pydantic"]
+def test_layer_bundles_powertools_and_pydantic_fully_pinned_and_no_second_botocore(raw_template):
+    lines = [line.split("#")[0].strip() for line in (ROOT / "layers/common/requirements.txt").read_text().splitlines()]
+    pins = dict(line.split("==") for line in lines if line)
+    assert {"aws-lambda-powertools", "aws-xray-sdk", "pydantic", "pydantic-core"} <= set(pins)
+    assert not {"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "jmespath"} & set(pins)
+    assert all(version.strip() for version in pins.values())
+    layer = _resources(raw_template, "AWS::Serverless::LayerVersion")["CommonLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert "--no-deps" in (ROOT / "layers/common/Makefile").read_text()
 
 
 def test_samconfig_has_default_dev_and_prod():

@@ -7,11 +7,13 @@ in the state, which goes on) or any other pydantic model, returned as JSON (a fi
 
 from __future__ import annotations
 
+import functools
 import time
 from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
+from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 from pydantic import BaseModel
 
 from docpipe.models import PipelineResult, PipelineState, StageRecord, Usage, utc_now
@@ -33,7 +35,8 @@ def lambda_task(stage: str, input_model: type[M], logic: Callable[[M], StageResu
     def run(event: dict, context: Any) -> dict:
         payload = input_model.model_validate(event)
         # an execution's tasks share its id; a direct invocation is correlated by its event or request id
-        logger.set_correlation_id(getattr(payload, "execution_id", None) or event.get("id") or context.aws_request_id)
+        logger.thread_safe_append_keys(
+            correlation_id=getattr(payload, "execution_id", None) or event.get("id") or context.aws_request_id)
         started_at, start = utc_now(), time.perf_counter()
         result = logic(payload)
         duration_ms = (time.perf_counter() - start) * 1000
@@ -55,9 +58,30 @@ def lambda_task(stage: str, input_model: type[M], logic: Callable[[M], StageResu
         # responses may carry document text: keep them out of traces
         return tracer().capture_lambda_handler(run, capture_response=False)
 
-    @logger.inject_lambda_context(clear_state=True)
+    @_lambda_context_keys
     @metrics.log_metrics
     def handler(event: dict, context: Any) -> dict:
         return traced()(event, context)
 
     return handler
+
+
+_cold_start = True
+
+
+def _lambda_context_keys(handler: Callable[[dict, Any], dict]) -> Callable[[dict, Any], dict]:
+    """powertools' ``inject_lambda_context(clear_state=True)``, with the keys kept per thread.
+
+    Deployed, a process serves one invocation at a time and either way works. Offline, concurrent executions
+    run their handlers in one process, one thread each: process-wide keys (the Lambda context, the
+    correlation id) would cross from one execution's log lines into another's.
+    """
+    @functools.wraps(handler)
+    def with_keys(event: dict, context: Any) -> dict:
+        global _cold_start
+        cold_start, _cold_start = _cold_start, False
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(cold_start=cold_start, **build_lambda_context_model(context).__dict__)
+        return handler(event, context)
+
+    return with_keys

@@ -332,3 +332,17 @@ def test_apply_guardrail_errors(bedrock):
                                 content=[{"text": {"text": "word " * 700}}])
     with pytest.raises(errors.ValidationException, match="at least one text"):
         bedrock.apply_guardrail(guardrailIdentifier="docpipe", guardrailVersion="DRAFT", source="OUTPUT", content=[])
+
+
+def test_topic_sentences_rejoin_wrapped_lines_drop_wordless_pieces_and_repeat_nothing():
+    from docpipe_local.guardrails import topic_sentences
+
+    page = ("Findings\n\n$1,504,000.\n\nThe bearings of pier 3 were\nreplaced in 2024 at a cost of $48,000. "
+            "For an estimated\nfurther sum the deck joints follow.\n\nThe bearings of pier 3 were replaced in 2024 "
+            "at a cost of $48,000.\n\n7\n\n" + "Appendix tables follow on the next pages. " * 4)
+    sentences = topic_sentences([page])
+    assert "The bearings of pier 3 were replaced in 2024 at a cost of $48,000." in sentences
+    assert "For an estimated further sum the deck joints follow." in sentences
+    assert not {"$1,504,000.", "7", "Findings", "For an estimated"} & set(sentences)
+    assert len(sentences) == len(set(sentences))
+    assert topic_sentences(["Buy Tesla?"]) == ["Buy Tesla?"]  # a short text is scored whole too

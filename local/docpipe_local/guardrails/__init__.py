@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .engine import DEFAULT_TOPIC_THRESHOLD, GuardrailConfigError, GuardrailEngine, split_sentences, text_units
+from .engine import (DEFAULT_TOPIC_THRESHOLD, GuardrailConfigError, GuardrailEngine, split_sentences, text_units,
+                     topic_sentences)
 from .pii import PII_TYPES, PiiMatch, find_pii
 
 EXAMPLE_GUARDRAIL = Path(__file__).with_name("example_guardrail.yaml")
@@ -26,4 +27,4 @@ def load_example_properties() -> dict[str, Any]:
 
 
 __all__ = ["DEFAULT_TOPIC_THRESHOLD", "EXAMPLE_GUARDRAIL", "GuardrailConfigError", "GuardrailEngine", "PII_TYPES",
-           "PiiMatch", "find_pii", "load_example_properties", "split_sentences", "text_units"]
+           "PiiMatch", "find_pii", "load_example_properties", "split_sentences", "text_units", "topic_sentences"]

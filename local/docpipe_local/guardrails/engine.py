@@ -15,8 +15,8 @@ SensitiveInformation     PII entities: patterns, checksums and context words (``
                          named NAME), as Bedrock does; BLOCK blocks; NONE only reports (detect mode).
 Word                     custom words/phrases and the managed PROFANITY list (``data/profanity_en.txt``),
                          case-insensitive, whole words.
-Topic (DENY)             embedding similarity between the text's sentences and each topic's definition and
-                         examples, with the ``embed`` function the caller injects.
+Topic (DENY)             embedding similarity between the text's sentences (:func:`topic_sentences`) and
+                         each topic's definition and examples, with the ``embed`` function the caller injects.
 Content                  ``content.py``: a scikit-learn toxicity model (alt-profanity-check) plus category
                          cues, mapped to NONE/LOW/MEDIUM/HIGH confidence and compared with the strength.
 PROMPT_ATTACK            ``attacks.py``: instruction override, role-play jailbreaks, system prompt
@@ -152,13 +152,19 @@ class _Findings:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+_SENTENCE_END_IN_PARAGRAPH = re.compile(r"(?<=[.!?;:])\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n")
+_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
-def split_sentences(text: str, max_chars: int = 400) -> list[str]:
-    """Sentences (and lines) of a text; very long ones are cut at word boundaries."""
+def split_sentences(text: str, max_chars: int = 400, *, join_lines: bool = False) -> list[str]:
+    """Sentences (and lines) of a text; very long ones are cut at word boundaries.
+
+    ``join_lines``: a single line break does not end a sentence (it is a wrapped line of a paragraph); only a
+    sentence end or a blank line does.
+    """
     out = []
-    for part in _SENTENCE_END.split(text):
-        part = part.strip()
+    for part in (_SENTENCE_END_IN_PARAGRAPH if join_lines else _SENTENCE_END).split(text):
+        part = " ".join(part.split()) if join_lines else part.strip()
         while len(part) > max_chars:
             cut = part.rfind(" ", 0, max_chars)
             cut = cut if cut > max_chars // 2 else max_chars
@@ -167,6 +173,20 @@ def split_sentences(text: str, max_chars: int = 400) -> list[str]:
         if part:
             out.append(part)
     return out
+
+
+def topic_sentences(texts: Sequence[str]) -> list[str]:
+    """The distinct sentences of ``texts`` that are scored against denied topics, plus each short text whole.
+
+    Wrapped lines are joined back into their sentence (extracted pages break lines mid-sentence, and a
+    fragment such as "For an" is about nothing); a piece with fewer than two words (a bare amount, a page
+    number, a one-word heading) is not scored: alone it matched topics by accident ("$1,504,000." scored
+    0.49 against "Investment advice"). Short windows (256 characters): a run of text with no sentence end
+    (hostile or tabular input) costs the embedding model quadratically in its length.
+    """
+    pieces = [s for text in texts for s in split_sentences(text, max_chars=256, join_lines=True)]
+    pieces += [" ".join(t.split()) for t in texts if 0 < len(t) <= 256]
+    return [piece for piece in dict.fromkeys(pieces) if len(_WORD.findall(piece)) >= 2]
 
 
 def text_units(text: str) -> int:
@@ -287,10 +307,7 @@ class GuardrailEngine:
 
     def topic_scores(self, texts: Sequence[str]) -> list[float]:
         """Highest similarity of any sentence of ``texts`` to each denied topic, in config order."""
-        # short windows: a run of text with no sentence end (hostile or tabular input) costs the embedding
-        # model quadratically in its length
-        sentences = [s for text in texts for s in split_sentences(text, max_chars=256)]
-        sentences += [t for t in texts if 0 < len(t) <= 256 and t not in sentences]
+        sentences = topic_sentences(texts)
         if not sentences or not self.topics:
             return [0.0] * len(self.topics)
         matrix = self._topic_matrix()

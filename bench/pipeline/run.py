@@ -7,7 +7,7 @@ Scanned set: the shipped scanned letter (2 pages) and notice (1 page), N copies 
 Born-digital set: the shipped 4-page report, 10 copies: light work, where orchestration shows.
 The pipeline runs all documents of a set at once (as uploads arrive); the plain script loops over them.
 The pipeline goes on to guard, embed, summarize and translate; the comparison with the plain script is
-about extraction, so the GuardText calls are held (bench/ingest's holder) until every document's text is
+about extraction, so the GuardText calls are held (bench/benchlib.py's HeldCalls) until every document's text is
 extracted, and the pipeline's wall time runs from the first upload until the last document entered
 GuardText, read from the execution histories; the executions are then stopped. Overhead = that wall time
 minus the time inside handlers and emulated services in it (union of their intervals), as a share of it.
@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import HeldCalls, interval_union  # noqa: E402
 SAMPLES = ROOT / "samples"
 
 
@@ -55,7 +58,7 @@ def run_pipeline(files: list[Path]) -> dict:
         with OfflineRuntime(home=Path(home), persist=False) as runtime:
             ready, ready_wall = time.monotonic(), time.time()
             session = DocumentSession(runtime, Path(home) / "out")
-            hold = _ingest_bench()._HoldAfterIndex(runtime.lambdas, suffix="GuardFunction")
+            hold = HeldCalls(runtime.lambdas, suffix="GuardFunction")
             arns = [item.arn for path in files for item in session.submit(path)]
             while hold.held < len(arns):  # every document extracted and waiting at GuardText
                 assert all(runtime.describe(arn).status == "RUNNING" for arn in arns), "an execution ended early"
@@ -69,18 +72,8 @@ def run_pipeline(files: list[Path]) -> dict:
             busy += [(start, stop) for _, _, start, stop in textract.page_log]
     window = [(max(a, ready), min(b, extracted)) for a, b in busy if a < extracted]
     wall = extracted - ready
-    busy_s = _ingest_bench()._union(window)
+    busy_s = interval_union(window)
     return {"startup_s": ready - started, "wall_s": wall, "busy_s": busy_s, "overhead_share": 1 - busy_s / wall}
-
-
-def _ingest_bench():
-    """bench/ingest/run.py, for its Lambda holder (one implementation for both benchmarks)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_ingest_run", ROOT / "bench" / "ingest" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _extracted_at(runtime, arn: str) -> float:

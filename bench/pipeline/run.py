@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
 sys.path.insert(0, str(ROOT / "bench"))
 
 from benchlib import HeldCalls, interval_union  # noqa: E402
-SAMPLES = ROOT / "samples"
 
 
 def plain_extract(path: Path) -> str:

@@ -7,9 +7,8 @@ in the state, which goes on) or any other pydantic model, returned as JSON (a fi
 
 from __future__ import annotations
 
-import functools
 import time
-from functools import lru_cache
+from functools import lru_cache, wraps
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -76,7 +75,7 @@ def _lambda_context_keys(handler: Callable[[dict, Any], dict]) -> Callable[[dict
     run their handlers in one process, one thread each: process-wide keys (the Lambda context, the
     correlation id) would cross from one execution's log lines into another's.
     """
-    @functools.wraps(handler)
+    @wraps(handler)
     def with_keys(event: dict, context: Any) -> dict:
         global _cold_start
         cold_start, _cold_start = _cold_start, False

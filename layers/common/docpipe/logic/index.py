@@ -6,10 +6,12 @@ re-run deletes its surplus keys, and earlier versions of the same object lose th
 
 from __future__ import annotations
 
+import base64
 import json
 
 from docpipe import ledger, vectors
 from docpipe.clients import client
+from docpipe.embeddings import unpack_vector
 from docpipe.models import TaskInput, Usage
 from docpipe.settings import get_settings
 from docpipe.storage import read_bytes
@@ -33,7 +35,7 @@ def index_document(payload: TaskInput) -> StageResult:
     chunks, embeddings = _jsonl(state.chunks), _jsonl(state.embeddings)
     language = language_of(document)
     rows = [{"key": vectors.vector_key(document.doc_id, chunk["index"]),
-             "data": {"float32": row["embedding"]},
+             "data": {"float32": unpack_vector(base64.b64decode(row["float32"]))},
              "metadata": {"doc_id": document.doc_id, "page_start": chunk["page_start"], "page_end": chunk["page_end"],
                           "char_start": chunk["char_start"], "char_end": chunk["char_end"], "language": language,
                           "source_key": document.key, "heading": chunk.get("heading") or "", "text": chunk["text"]}}

@@ -154,6 +154,14 @@ def make_corpus(folder: Path, documents: int = 6, pages: int = 6, seed: int = SE
     return files
 
 
+def warm_up_document(folder: Path, seed: int = SEED + 1) -> Path:
+    """A one-page report unlike the corpus's (another seed): it warms the pipeline without warming its cache."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "warm_up_report.pdf"
+    path.write_bytes(report_pdf(0, 1, random.Random(seed)))
+    return path
+
+
 if __name__ == "__main__":
     import sys
 

@@ -66,7 +66,7 @@ def run_pipeline(files: list[Path]) -> dict:
             extracted = max(_extracted_at(runtime, arn) for arn in arns) - ready_wall + ready
             for arn in arns:
                 runtime.sfn.stop_execution(executionArn=arn, error="Benchmark.Stopped", cause="extraction measured")
-            hold.released.set()
+            hold.release()
             textract = next(e for e in runtime.hub.emulators["textract"])
             busy = [(i.started, i.started + i.duration_s) for i in runtime.lambdas.invocations]
             busy += [(start, stop) for _, _, start, stop in textract.page_log]

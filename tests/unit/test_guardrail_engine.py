@@ -298,6 +298,23 @@ def test_checksums_separate_pii_from_numbers(text, expected):
     assert [m.type for m in find_pii(text)] == expected
 
 
+@pytest.mark.parametrize("text, phone", [
+    ("ring 0800 1111 any time", "0800 1111"),                 # a short UK national number
+    ("Niue's office: +683 4002.", "+683 4002"),               # 4-digit number after a country code
+    ("call 020-7946-0958", "020-7946-0958"),
+    ("tel +44 20 7946 0958", "+44 20 7946 0958"),
+    ("phone (415) 555-0132 ext. 12", "(415) 555-0132 ext. 12"),
+    ("phone ４１５-５５５-０１３２", "４１５-５５５-０１３２"),   # fullwidth digits
+    ("In 2024, 12 of 340 bridges were rated.", None),        # no run of 5 digits: the matcher is not called
+])
+def test_phone_numbers_survive_the_digit_prefilter(text, phone):
+    from phonenumbers import Leniency, PhoneNumberMatcher
+
+    assert [m.text for m in find_pii(text, ["PHONE"])] == ([phone] if phone else [])
+    if phone is None:  # what was skipped, the matcher would not have found either
+        assert not [m for region in ("US", "GB") for m in PhoneNumberMatcher(text, region, leniency=Leniency.VALID)]
+
+
 # -- the ApplyGuardrail emulator through boto3 -------------------------------------------------------------
 
 @pytest.fixture

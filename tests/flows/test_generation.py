@@ -64,6 +64,41 @@ def test_a_denied_topic_quarantines_the_document_with_the_topic_named(offline):
     assert "Investment advice" in result.result["reason"]
 
 
+def _pdf(pages: list[str]) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
+    return bytes(pdf.output())
+
+
+CLEAN_PAGE = ("Inspection of span {n}: the bearings were cleaned and the drainage outlets cleared. Paint on the "
+              "parapet rails is sound; two expansion joints need sealing before winter.")
+
+
+def test_pages_screened_together_keep_their_order_and_the_first_blocked_page_is_named(offline):
+    """GuardText screens several pages at a time: masks land on their own pages, and a block names its page."""
+    pages = [CLEAN_PAGE.format(n=n) for n in range(1, 7)]
+    pages[1] += f" Site contact: {PII['email']}."
+    pages[4] += f" Night crew phone: {PII['phone']}."
+    masked = offline.process(_pdf(pages), "six_spans.pdf")
+    assert masked.result["status"] == "SUCCEEDED"
+    text = json.loads(offline.read(f"out/{masked.result['doc_id']}/text.json"))
+    by_page = {page["page"]: page["text"] for page in text["pages"]}
+    assert "{EMAIL}" in by_page[2] and "{PHONE}" in by_page[5]
+    assert all("{" not in by_page[n] for n in (1, 3, 4, 6))
+
+    pages[3] = ("Personal finance note. With the bonus, you should buy shares of the three bank stocks now and "
+                "hold them for a year; move your retirement savings into index funds before the market rises.")
+    pages[5] = pages[3]
+    blocked = offline.process(_pdf(pages), "advice_inside.pdf")
+    assert blocked.result["status"] == "QUARANTINED"
+    assert "Investment advice" in blocked.result["reason"] and "(page 4)" in blocked.result["reason"]
+
+
 def test_a_long_document_is_summarized_map_reduce_without_error(offline):
     pages = [f"Page {n}. Inspection log of span {n % 12 + 1}: the crew sounded {20 + n} square metres of deck, "
              f"found {n % 5} delaminated patches and replaced {n % 3 + 1} drainage scuppers. Traffic stayed in "

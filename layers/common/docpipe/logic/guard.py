@@ -4,15 +4,21 @@ BLOCKED (a prompt injection inside the document, a denied topic, secrets) raises
 document is quarantined with the policy named. ANONYMIZED replaces the text with its masked form, so
 everything downstream (chunks, vectors, summary, outputs, logs) only ever sees the masked text; the
 unmasked version of work/<doc_id>/text.json is deleted, not kept as an old version.
+
+Pages are screened ``guardrail_concurrency`` at a time (one ApplyGuardrail call each, answered in page
+order): the calls wait on the service, not on this function.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 from docpipe import guardrail
 from docpipe.clients import client
 from docpipe.guardrail import GuardrailBlocked
 from docpipe.models import ExtractedText, TaskInput, TextPage, Usage
 from docpipe.observability import logger
+from docpipe.settings import get_settings
 from docpipe.storage import get_json, put_json
 from docpipe.task import StageResult
 
@@ -22,8 +28,12 @@ def guard_text(payload: TaskInput) -> StageResult:
     pointer = state.text
     text = ExtractedText.model_validate(get_json(pointer.bucket, pointer.key))
     pages, policies, units, masked = [], [], 0, False
-    for page in text.pages:
-        outcome = guardrail.apply(page.text, "INPUT")
+    pool = ThreadPoolExecutor(max_workers=get_settings().guardrail_concurrency, thread_name_prefix="guard")
+    try:
+        outcomes = list(zip(text.pages, pool.map(lambda page: guardrail.apply(page.text, "INPUT"), text.pages)))
+    finally:
+        pool.shutdown(cancel_futures=True)
+    for page, outcome in outcomes:
         units += outcome.text_units
         policies += [p for p in outcome.policies if p not in policies]
         if outcome.action == "BLOCKED":

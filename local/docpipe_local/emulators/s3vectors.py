@@ -398,11 +398,13 @@ class S3VectorsEmulator(Emulator):
             raise _validation(f"{what}: the vector has dimension {len(values)}, the index expects "
                               f"{index['dimension']}")
         array = np.asarray(values, dtype=np.float64)
-        if not np.all(np.isfinite(array)) or not np.all(np.isfinite(array.astype(np.float32))):
+        with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf: refused just below
+            single = array.astype(np.float32)
+        if not np.all(np.isfinite(array)) or not np.all(np.isfinite(single)):
             raise _validation(f"{what}: vector data must contain only finite float32 values")
-        if index["metric"] == "cosine" and not np.any(array.astype(np.float32)):
+        if index["metric"] == "cosine" and not np.any(single):
             raise _validation(f"{what}: zero vectors are not allowed with the cosine distance metric")
-        return array.astype(np.float32).tobytes()
+        return single.tobytes()
 
     @staticmethod
     def _check_metadata(metadata: Any, non_filterable: list[str], what: str) -> list[tuple[str, str, Any, Any]]:

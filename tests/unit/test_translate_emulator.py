@@ -101,6 +101,8 @@ def test_unsupported_pair_is_translates_error(translate):
         tr(translate, "Hello there.", "en", "de")
     assert excinfo.value.response["Error"]["Message"] == "Unsupported language pair: en to de."
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    # the error shape's own members, where botocore puts them
+    assert (excinfo.value.response["SourceLanguageCode"], excinfo.value.response["TargetLanguageCode"]) == ("en", "de")
     with pytest.raises(translate.exceptions.UnsupportedLanguagePairException):
         tr(translate, "Hello there.", "en", "xx")
 
@@ -140,8 +142,9 @@ def test_auto_detects_the_source_language(translate):
 
 @needs_detector
 def test_auto_with_too_little_text_is_low_confidence(translate):
-    with pytest.raises(translate.exceptions.DetectedLanguageLowConfidenceException):
+    with pytest.raises(translate.exceptions.DetectedLanguageLowConfidenceException) as excinfo:
         tr(translate, "ok", "auto", "es")
+    assert "DetectedLanguageCode" in excinfo.value.response  # the language it would have guessed, if any
     with pytest.raises(translate.exceptions.DetectedLanguageLowConfidenceException):
         tr(translate, "12345 678", "auto", "es")
 

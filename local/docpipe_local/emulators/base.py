@@ -29,13 +29,19 @@ _PARAMS_KEY = "docpipe_emulator_params"
 
 
 class ServiceError(Exception):
-    """An error the emulated service returns; becomes the modeled botocore ClientError."""
+    """An error the emulated service returns; becomes the modeled botocore ClientError.
 
-    def __init__(self, code: str, message: str, status: int = 400):
+    ``fields`` are the error shape's other members (Translate's UnsupportedLanguagePairException carries
+    SourceLanguageCode and TargetLanguageCode): they land at the top of ``ClientError.response``, where
+    botocore's parser puts them.
+    """
+
+    def __init__(self, code: str, message: str, status: int = 400, **fields: Any):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
+        self.fields = fields
 
 
 def streaming_body(data: bytes) -> StreamingBody:
@@ -165,7 +171,7 @@ class EmulatorHub:
             body = self.find(service, operation).call(operation, params)
             status = 200
         except ServiceError as err:
-            body = {"Error": {"Code": err.code, "Message": err.message}, "message": err.message}
+            body = {**err.fields, "Error": {"Code": err.code, "Message": err.message}, "message": err.message}
             status = err.status
         headers = {"x-amzn-requestid": request_id}
         body["ResponseMetadata"] = {"RequestId": request_id, "HTTPStatusCode": status,

@@ -579,7 +579,8 @@ class TranslateEmulator(Emulator):
 
     def _unsupported(self, source: str, target: str) -> ServiceError:
         return ServiceError("UnsupportedLanguagePairException",
-                            f"Unsupported language pair: {source} to {target}.", 400)
+                            f"Unsupported language pair: {source} to {target}.", 400,
+                            SourceLanguageCode=source, TargetLanguageCode=target)
 
     def _detect(self, text: str) -> str:
         lang, probability = detect_language(text)
@@ -589,7 +590,7 @@ class TranslateEmulator(Emulator):
                 "The confidence that Amazon Comprehend accurately detected the source language is low "
                 f"(detected: {lang or 'none'}, confidence {probability:.2f}). If a low confidence level is "
                 "acceptable for your application, you can use the language in the exception to call "
-                "Amazon Translate again.", 400)
+                "Amazon Translate again.", 400, DetectedLanguageCode=lang or "")
         return lang
 
     def _translate(self, text: str, chain: list[Mode], source: str, target: str,

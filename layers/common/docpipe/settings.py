@@ -53,7 +53,7 @@ class Settings(BaseModel):
     summary_temperature: float = 0.2
     guardrail_id: str = ""
     guardrail_version: str = "DRAFT"
-    # pages of one document screened at a time (ApplyGuardrail calls in flight; its default quota is 25/s)
+    # pages of one document screened at a time (ApplyGuardrail calls in flight; throttling is retried)
     guardrail_concurrency: int = Field(default=4, ge=1, le=25)
     # cosine distance above which a passage does not count as relevant to a question
     ask_max_distance: float = 0.7

@@ -155,7 +155,13 @@ def _ask(runtime: OfflineRuntime, args: argparse.Namespace) -> int:
         print(json.dumps(answer))
         return 0
     console = Console()
-    console.print(answer["answer"])
+    console.print(answer["answer"], markup=False)
+    if answer.get("extractive"):
+        console.print("[dim](quoted from the documents: the model's answer named figures or names they do not "
+                      "contain)[/]")
+    elif answer.get("unsupported_sentences_dropped"):
+        console.print(f"[dim]({answer['unsupported_sentences_dropped']} sentence(s) of the model's answer left out: "
+                      "they named figures or names the documents do not contain)[/]")
     for number, citation in enumerate(answer["citations"], 1):
         console.print(f"  [{number}] {citation['doc_id']} p.{citation['page']}: [italic]\"{citation['quote']}\"[/]")
     return 0

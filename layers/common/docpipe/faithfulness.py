@@ -1,13 +1,15 @@
-"""Keep a generated summary to what the source says: every number and name in it must appear there.
+"""Keep generated text to what the source says: every number and name in it must appear there.
 
-Small models invent figures. A sentence whose numbers or capitalized names are not in the source is
-dropped; if nothing survives, an extractive summary (the source's own most central sentences) is used.
+Small models invent figures. A sentence whose numbers (whole numbers of the source: "20" is not found in
+"2027") or capitalized names are not in the source is dropped; if nothing survives, a fallback drawn from the
+source itself is used (for summaries, the source's most central sentences).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Callable
 
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[{])")
 _NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
@@ -23,9 +25,9 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCES.split(" ".join(text.split())) if s.strip()]
 
 
-def unsupported(sentence: str, source: str, source_words: set[str]) -> list[str]:
+def unsupported(sentence: str, source: str, source_words: set[str], source_numbers: set[str]) -> list[str]:
     """The numbers and names of `sentence` that the source does not contain."""
-    missing = [n for n in _NUMBER.findall(sentence) if n not in source]
+    missing = [n for n in _NUMBER.findall(sentence) if n not in source_numbers]
     for name in _NAME.findall(sentence):
         if name.startswith("{"):
             if name not in source:
@@ -35,20 +37,26 @@ def unsupported(sentence: str, source: str, source_words: set[str]) -> list[str]
     return missing
 
 
-def keep_faithful(summary: str, source: str, fallback_sentences: int = 3) -> tuple[str, int, bool]:
-    """(summary, sentences dropped, extractive fallback used)."""
+def keep_faithful(summary: str, source: str, fallback_sentences: int = 3,
+                  fallback: Callable[[], str] | None = None) -> tuple[str, int, bool]:
+    """(text, sentences dropped, fallback used); the fallback is ``fallback()`` if given, else an
+    extractive summary of ``fallback_sentences`` sentences."""
     source_words = {w.lower() for w in re.findall(r"[\w'&-]+", source)}
+    numbers = _NUMBER.findall(source)
+    # dates and times count by their parts too ("2025" is in "2025-10-06"), grouped digits do not ("350" is
+    # not in "1,350,000")
+    source_numbers = set(numbers) | {part for n in numbers for part in re.split(r"[:/-]", n)}
     kept, dropped = [], 0
     for sentence in sentences(summary):
         if sentence in kept:  # small models repeat themselves
             continue
-        if unsupported(sentence, source, source_words):
+        if unsupported(sentence, source, source_words, source_numbers):
             dropped += 1
         else:
             kept.append(sentence)
     if kept:
         return " ".join(kept), dropped, False
-    return extractive_summary(source, fallback_sentences), dropped, True
+    return (fallback() if fallback else extractive_summary(source, fallback_sentences)), dropped, True
 
 
 def extractive_summary(source: str, count: int = 3) -> str:

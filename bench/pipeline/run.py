@@ -62,7 +62,7 @@ def run_pipeline(files: list[Path]) -> dict:
             arns = [item.arn for path in files for item in session.submit(path)]
             while hold.held < len(arns):  # every document extracted and waiting at GuardText
                 assert all(runtime.describe(arn).status == "RUNNING" for arn in arns), "an execution ended early"
-                time.sleep(0.05)
+                hold.wait_for_more(hold.held, timeout=0.05)
             extracted = max(_extracted_at(runtime, arn) for arn in arns) - ready_wall + ready
             for arn in arns:
                 runtime.sfn.stop_execution(executionArn=arn, error="Benchmark.Stopped", cause="extraction measured")

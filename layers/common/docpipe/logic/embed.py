@@ -29,7 +29,7 @@ def embed_document(payload: TaskInput) -> StageResult:
     chunk_rows = [chunk.model_dump(mode="json") for chunk in chunks]
     chunks_at = put_jsonl(document.bucket, work_key(document.doc_id, "chunks.jsonl"), chunk_rows)
     run = embed_texts([chunk.text for chunk in chunks])
-    # vectors as base64 of their float32 bytes (embeddings.pack_vector): a fifth of the JSON numbers' size
+    # vectors as base64 of their float32 bytes (embeddings.pack_vector): about a quarter of the JSON numbers' size
     vectors_at = put_jsonl(document.bucket, work_key(document.doc_id, "embeddings.jsonl"),
                            [{"chunk_id": c.chunk_id, "float32": base64.b64encode(v).decode()}
                             for c, v in zip(chunks, run.packed)])

@@ -162,9 +162,10 @@ def test_binary_embeddings(bedrock):
 def test_projection_is_fixed_and_orthonormal():
     for size in (512, 1024, 1536):
         q = projection(size)
-        assert q.shape == (size, 384) and np.allclose(q.T @ q, np.eye(384), atol=1e-10)
-    p = projection(256)
-    assert p.shape == (256, 384) and np.allclose(p @ p.T, np.eye(256) * (384 / 256), atol=1e-10)
+        q = q.astype(np.float64)  # stored as float32: orthonormal to float32 rounding
+        assert q.shape == (size, 384) and np.allclose(q.T @ q, np.eye(384), atol=1e-6)
+    p = projection(256).astype(np.float64)
+    assert p.shape == (256, 384) and np.allclose(p @ p.T, np.eye(256) * (384 / 256), atol=1e-6)
     x = np.linspace(-1, 1, 384).astype(np.float32)
     assert np.array_equal(project(x, 1024, normalize=True), project(x.copy(), 1024, normalize=True))
     # pinned: the same seed must give the same vectors on every machine, or stored indexes go stale
@@ -254,15 +255,17 @@ class CountingEngine:
         self.batches: list[int] = []
         self._lock = threading.Lock()
 
-    def count_tokens(self, text):
-        return self.engine.count_tokens(text)
+    def tokenize(self, text):
+        return self.engine.tokenize(text)
 
-    def encode_long_many(self, texts, **kwargs):
+    def encode_ids_many(self, token_ids, **kwargs):
         with self._lock:
-            self.batches.append(len(texts))
-        if self.poison is not None and any(self.poison in text for text in texts):
-            raise ValueError("the model cannot read this input")
-        return self.engine.encode_long_many(texts, **kwargs)
+            self.batches.append(len(token_ids))
+        if self.poison is not None:
+            marker = self.engine.tokenize(self.poison)
+            if any(ids[:len(marker)] == marker for ids in token_ids):
+                raise ValueError("the model cannot read this input")
+        return self.engine.encode_ids_many(token_ids, **kwargs)
 
 
 def run_threads(count, work):
@@ -307,7 +310,7 @@ def test_concurrent_calls_are_coalesced_into_fewer_batches_with_the_same_vectors
     with hub:
         expected = [invoke(client, {"inputText": t, "dimensions": 1024}) for t in TEXTS_16]
     counting = CountingEngine(engine)
-    hub, emulator, client = bedrock_client(counting)  # default settings: 2 ms window, up to 16 per batch
+    hub, emulator, client = bedrock_client(counting)  # default settings: no wait, calls queue behind 2 batches
     with hub:
         results = run_threads(16, lambda i: invoke(client, {"inputText": TEXTS_16[i], "dimensions": 1024}))
     assert all(not isinstance(r, Exception) for r in results.values()), results
@@ -378,6 +381,47 @@ def test_micro_batcher_errors_order_and_waiting(engine):
         MicroBatcher(lambda items: items, max_batch=0)
     with pytest.raises(ValueError):
         MicroBatcher(lambda items: items, max_inflight=0)
+
+
+def test_micro_batcher_packs_the_queued_items_that_pad_least():
+    gate, first_taken, batches = threading.Event(), threading.Event(), []
+
+    def run(items):
+        batches.append(list(items))
+        if len(batches) == 1:
+            first_taken.set()
+            gate.wait(30)  # the other callers queue up behind this batch
+        return [len(item) for item in items]
+
+    # items are token-id lists: a batch pads them to its longest, and may hold 100 padded tokens
+    batcher = MicroBatcher(run, max_batch=4, max_wait_s=0, max_inflight=1, size=len, max_padded=100)
+    sizes = [10, 60, 12, 45, 11, 30, 9, 50, 25]
+    results: dict[int, object] = {}
+    first = threading.Thread(target=lambda: results.setdefault(0, batcher([0] * sizes[0])))
+    first.start()
+    assert first_taken.wait(10)
+    others = [threading.Thread(target=lambda i=i: results.setdefault(i, batcher([0] * sizes[i])))
+              for i in range(1, len(sizes))]
+    for thread in others:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(batcher._pending) < len(others) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    queued = [len(slot.item) for slot in batcher._pending]  # arrival order
+    gate.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert results == {i: size for i, size in enumerate(sizes)}  # everyone got their own answer
+    assert sorted(len(item) for batch in batches for item in batch) == sorted(sizes)  # each item once
+    for batch in batches:
+        assert len(batch) <= 4 and len(batch) * max(len(item) for item in batch) <= 100
+    # the second batch: the oldest queued item, then the queued items nearest its size, while they fit
+    oldest, rest = queued[0], sorted(queued[1:], key=lambda size: abs(size - queued[0]))
+    expected = [oldest]
+    for size in rest:
+        if len(expected) < 4 and (len(expected) + 1) * max(*expected, size) <= 100:
+            expected.append(size)
+    assert sorted(len(item) for item in batches[1]) == sorted(expected)
 
 
 @pytest.mark.parametrize("max_inflight", [1, 2])

@@ -26,13 +26,13 @@ One engine per process (:func:`get_engine`), loaded on first use; ``encode`` may
 threads at once (each run borrows one of the engine's OpenVINO infer requests; the tokenizers are
 configured once at load and only read afterwards).
 
-Micro-batching (:class:`MicroBatcher`): callers that each have one text (Bedrock's InvokeModel takes one
-text per call, and the pipeline makes those calls from a thread pool) can be coalesced into one
-:meth:`MiniLMEngine.encode_long_many` call. The first caller waits at most ``max_wait_s`` (2 ms) or until
-``max_batch`` requests are queued, runs the batch, and hands every caller its own result; at most
-``max_inflight`` batches run at a time, and requests that arrive meanwhile form the next one. An input that
-makes the batch fail is found by re-running the batch's items one by one, so only its own caller sees the
-error.
+Micro-batching (:class:`MicroBatcher`): callers that each have one input (Bedrock's InvokeModel takes one
+text per call, and the pipeline makes those calls from a thread pool) can be coalesced into one batch call
+(the Titan emulator's: :meth:`MiniLMEngine.encode_ids_many` on the ids :meth:`MiniLMEngine.tokenize` gave).
+A caller that finds fewer than ``max_inflight`` batches running starts one, after waiting at most
+``max_wait_s`` for more callers, with the queued inputs that pad least (``size`` / ``max_padded``); it hands
+every caller its own result, and requests that arrive meanwhile form the next batch. An input that makes
+the batch fail is found by re-running the batch's items one by one, so only its own caller sees the error.
 """
 
 from __future__ import annotations
@@ -221,10 +221,14 @@ class MiniLMEngine:
                     self._pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="minilm")
         return self._pool
 
+    def tokenize(self, text: str) -> list[int]:
+        """Word-piece ids of ``text`` without [CLS]/[SEP] and without truncation (see :meth:`encode_ids_many`)."""
+        self._load()
+        return self._raw_tokenizer.encode(text, add_special_tokens=False).ids
+
     def count_tokens(self, text: str) -> int:
         """Word pieces in ``text`` without [CLS]/[SEP] and without truncation."""
-        self._load()
-        return len(self._raw_tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self.tokenize(text))
 
     def encode_long(self, text: str, *, normalize: bool = True, window: int | None = None) -> tuple[np.ndarray, int]:
         """One embedding for a text of any length, and its word-piece count.
@@ -248,22 +252,27 @@ class MiniLMEngine:
             if not isinstance(text, str):
                 raise TypeError(f"item {position} is {type(text).__name__}, not a string")
         self._load()
-        if not len(texts):
+        encodings = self._raw_tokenizer.encode_batch(list(texts), add_special_tokens=False) if len(texts) else []
+        return self.encode_ids_many([encoding.ids for encoding in encodings], normalize=normalize, window=window)
+
+    def encode_ids_many(self, token_ids: Sequence[Sequence[int]], *, normalize: bool = True,
+                        window: int | None = None) -> list[tuple[np.ndarray, int]]:
+        """:meth:`encode_long_many` for texts already cut into word pieces by :meth:`tokenize` (a caller that
+        had to count the tokens first, as the Titan emulator does, need not tokenize twice)."""
+        self._load()
+        if not len(token_ids):
             return []
         window = window or self.max_seq_length
         step = window - 2
         windows: list[list[int]] = []
         owner: list[int] = []
-        counts: list[int] = []
-        for index, encoding in enumerate(self._raw_tokenizer.encode_batch(list(texts), add_special_tokens=False)):
-            ids = encoding.ids
+        for index, ids in enumerate(token_ids):
             pieces = [[self._cls_id, *ids[i:i + step], self._sep_id] for i in range(0, len(ids), step)]
             pieces = pieces or [[self._cls_id, self._sep_id]]
             windows += pieces
             owner += [index] * len(pieces)
-            counts.append(len(ids))
-        totals = np.zeros((len(texts), DIMENSION), dtype=np.float64)
-        weight_sums = np.zeros(len(texts), dtype=np.float64)
+        totals = np.zeros((len(token_ids), DIMENSION), dtype=np.float64)
+        weight_sums = np.zeros(len(token_ids), dtype=np.float64)
         owners = np.asarray(owner)
         for rows, pooled in self._pooled_batches(windows, self.batch_size):
             weights = np.array([len(windows[i]) for i in rows], dtype=np.float64)
@@ -272,7 +281,7 @@ class MiniLMEngine:
         vectors = (totals / weight_sums[:, None]).astype(np.float32)
         if normalize:
             vectors = _l2_normalize(vectors)
-        return [(vectors[i], counts[i]) for i in range(len(texts))]
+        return [(vectors[i], len(token_ids[i])) for i in range(len(token_ids))]
 
 
 def _l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -303,11 +312,17 @@ class MicroBatcher(Generic[T, R]):
     until that item's result is ready and returns it (or raises the error that belongs to it).
 
     No background thread: a caller that finds no batch forming (and fewer than ``max_inflight`` batches
-    running) leads the next one. It waits until ``max_batch`` items are queued or ``max_wait_s`` has passed,
-    takes the queued items, runs them, and hands every caller its result. Leadership then passes to the
+    running) leads the next one. It waits until the batch is full or ``max_wait_s`` has passed, takes the
+    oldest queued items that fit, runs them, and hands every caller its result. Leadership then passes to the
     oldest item still queued, at once if another batch may run, else when a running batch ends. So a lone
     caller waits at most ``max_wait_s``, at most ``max_inflight`` batches run at a time, and callers that
     arrive while they run are served together by the next one.
+
+    A batch takes the oldest queued item and at most ``max_batch - 1`` others. With ``size`` (an item's
+    length once padded: tokens) and ``max_padded``, it takes the others closest in size to the oldest first,
+    and only while ``items x longest size`` stays within ``max_padded``: batches of long texts stay as small
+    as the engine's own padded batches and pad little (padding is paid-for model time), short texts share
+    one. A batch is full when no queued item is left out.
 
     When ``run_batch`` raises for a batch of several items, each item is run again on its own, so an
     invalid input fails only its own caller. ``max_batch=1`` turns coalescing off: each caller runs its own
@@ -315,11 +330,14 @@ class MicroBatcher(Generic[T, R]):
     """
 
     def __init__(self, run_batch: Callable[[list[T]], Sequence[R]], *, max_batch: int = 16,
-                 max_wait_s: float = 0.002, max_inflight: int = 1):
+                 max_wait_s: float = 0.002, max_inflight: int = 1, size: Callable[[T], int] | None = None,
+                 max_padded: int | None = None):
         if max_batch < 1 or max_inflight < 1:
             raise ValueError("max_batch and max_inflight must be at least 1")
         self._run_batch = run_batch
         self.max_batch = max_batch
+        self._size = size
+        self.max_padded = max_padded
         self.max_wait_s = max(0.0, max_wait_s)
         self.max_inflight = max_inflight
         self._cond = threading.Condition()
@@ -344,7 +362,7 @@ class MicroBatcher(Generic[T, R]):
             self._pending.append(slot)
             if not self._forming and self._running < self.max_inflight:
                 self._forming = slot.lead = True
-            elif self._forming and len(self._pending) >= self.max_batch:
+            elif self._forming and self._batch_full():
                 self._cond.notify_all()  # the leader stops waiting: its batch is full
         if not slot.lead:
             slot.event.wait()
@@ -367,12 +385,12 @@ class MicroBatcher(Generic[T, R]):
         try:
             with self._cond:
                 deadline = time.monotonic() + self.max_wait_s
-                while len(self._pending) < self.max_batch:
+                while not self._batch_full():
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-                batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
+                batch = self._take()
                 self._forming, taken = False, True
                 self._running += 1
                 self.batches += 1
@@ -393,6 +411,32 @@ class MicroBatcher(Generic[T, R]):
                     except ValueError:
                         pass
                 self._promote()
+
+    def _pick(self) -> list[int]:
+        """Under the lock: positions in the queue of the items the next batch takes (see the class
+        docstring): the oldest, then at most ``max_batch - 1`` others, closest in size first."""
+        if self._size is None:
+            return list(range(min(self.max_batch, len(self._pending))))
+        sizes = [self._size(slot.item) for slot in self._pending]
+        chosen, longest = [0], sizes[0]
+        for position in sorted(range(1, len(sizes)), key=lambda i: abs(sizes[i] - sizes[0])):
+            if len(chosen) == self.max_batch:
+                break
+            if (len(chosen) + 1) * max(longest, sizes[position]) <= self.max_padded:
+                chosen.append(position)
+                longest = max(longest, sizes[position])
+        return sorted(chosen)
+
+    def _batch_full(self) -> bool:
+        return len(self._pending) >= self.max_batch or (
+            self._size is not None and len(self._pick()) < len(self._pending))
+
+    def _take(self) -> list[_Slot]:
+        picked = self._pick()
+        batch = [self._pending[position] for position in picked]
+        for position in reversed(picked):
+            del self._pending[position]
+        return batch
 
     def _execute(self, batch: list[_Slot]) -> None:
         try:

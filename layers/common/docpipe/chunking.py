@@ -287,6 +287,7 @@ def chunk_pages(pages: Iterable[Any] | Mapping[str, Any], doc_id: str, *, max_to
     strength: list[int] = []
     section_title: list[str | None] = []
     title = None
+    costs: dict[str, int] = {}  # words repeat: estimate each distinct one once
     for number, (b_start, b_end, kind, b_title) in enumerate(blocks):
         first_in_block = True
         if kind == HEADING:
@@ -294,8 +295,11 @@ def chunk_pages(pages: Iterable[Any] | Mapping[str, Any], doc_id: str, *, max_to
         section_start = kind == HEADING and (number == 0 or blocks[number - 1][2] != HEADING)
         for match in _WORDS.finditer(text, b_start, b_end):
             w_start, w_end = match.span()
-            cost = estimate_tokens(match.group())
-            parts = [(0, w_end - w_start, cost)] if cost <= cap else _split_word(match.group(), cap)
+            word = match.group()
+            cost = costs.get(word)
+            if cost is None:
+                cost = costs[word] = estimate_tokens(word)
+            parts = [(0, w_end - w_start, cost)] if cost <= cap else _split_word(word, cap)
             for offset, (s, e, c) in enumerate(parts):
                 if not p_start:
                     boundary = _FORCED
@@ -304,9 +308,8 @@ def chunk_pages(pages: Iterable[Any] | Mapping[str, Any], doc_id: str, *, max_to
                 elif offset:
                     boundary = _INSIDE
                 else:
-                    gap = text[p_end[-1]:w_start + s]
-                    sentence = bool(_SENTENCE_END.search(text[p_start[-1]:p_end[-1]]))
-                    if "\n" in gap:
+                    sentence = _SENTENCE_END.search(text, p_start[-1], p_end[-1]) is not None
+                    if text.find("\n", p_end[-1], w_start + s) >= 0:
                         boundary = _SENTENCE if (kind == TABLE or sentence) else _LINE
                     else:
                         boundary = _SENTENCE if sentence else _WORD

@@ -17,11 +17,11 @@ import json
 import random
 import time
 from array import array
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from docpipe import workers
 from docpipe.clients import client
 from docpipe.settings import get_settings
 
@@ -88,8 +88,8 @@ def embed_texts(texts: list[str], *, use_cache: bool = True) -> EmbeddingRun:
     run = EmbeddingRun(packed=[], cache_hits=sum(1 for key in keys if key in cached),
                        cache_reads=len(set(keys)) if caching else 0)
     misses = {key: text for key, text in zip(keys, texts) if key not in cached}
-    with ThreadPoolExecutor(max_workers=settings.embedding_concurrency) as pool:
-        fresh = dict(zip(misses, pool.map(embed_one, misses.values())))
+    fresh = dict(zip(misses, workers.map_in_order("embed", settings.embedding_concurrency, embed_one,
+                                                  misses.values())))
     run.calls = len(fresh)
     run.input_tokens = sum(tokens for _, tokens in fresh.values())
     if caching and fresh:

@@ -11,9 +11,7 @@ order): the calls wait on the service, not on this function.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-from docpipe import guardrail
+from docpipe import guardrail, workers
 from docpipe.clients import client
 from docpipe.guardrail import GuardrailBlocked
 from docpipe.models import ExtractedText, TaskInput, TextPage, Usage
@@ -28,11 +26,9 @@ def guard_text(payload: TaskInput) -> StageResult:
     pointer = state.text
     text = ExtractedText.model_validate(get_json(pointer.bucket, pointer.key))
     pages, policies, units, masked = [], [], 0, False
-    pool = ThreadPoolExecutor(max_workers=get_settings().guardrail_concurrency, thread_name_prefix="guard")
-    try:
-        outcomes = list(zip(text.pages, pool.map(lambda page: guardrail.apply(page.text, "INPUT"), text.pages)))
-    finally:
-        pool.shutdown(cancel_futures=True)
+    outcomes = list(zip(text.pages, workers.map_in_order(
+        "guard", get_settings().guardrail_concurrency, lambda page: guardrail.apply(page.text, "INPUT"),
+        text.pages)))
     for page, outcome in outcomes:
         units += outcome.text_units
         policies += [p for p in outcome.policies if p not in policies]

@@ -8,11 +8,16 @@
   documents of one upload start together. The parsed program is declarative (executions keep their state in
   their own Environment, and moto's Map iterations already evaluate one parsed ItemProcessor from several
   threads at once), so executions of one definition share it; the runtime caches the parse.
+- moto's interpreter creates a new boto3 client for every Task state it runs (each Lambda invoke, each SDK
+  integration call): ~5-20 ms of GIL-held CPU each, six times per document. boto3 clients are thread-safe
+  once made, so the runtime makes one per region, service and interception mode and reuses it.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+import sys
 import threading
 
 from moto.dynamodb.models import DynamoDBBackend
@@ -45,3 +50,40 @@ def parse_each_definition_once() -> None:
     cached = functools.lru_cache(maxsize=64)(parse)
     cached.docpipe_cached = True
     AmazonStateLanguageParser.parse = staticmethod(cached)
+
+
+_TASK_CLIENT_USERS = (  # the modules of moto 5.2.5's interpreter that import boto_client_for by name
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_factory",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3",
+)
+
+
+def reuse_task_clients() -> None:
+    from moto.core.models import botocore_stubber
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    make = boto_client.boto_client_for
+    if getattr(make, "docpipe_cached", False):
+        return
+    clients: dict[tuple, object] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(make)
+    def reused(region: str, service: str, state_credentials=None):
+        if state_credentials is not None:  # a state's own credentials: a client of its own, as moto does
+            return make(region, service, state_credentials)
+        key = (region, service, botocore_stubber.enabled)
+        with lock:  # creating clients is not thread-safe; using them is
+            if key not in clients:
+                clients[key] = make(region, service)
+            return clients[key]
+
+    reused.docpipe_cached = True
+    for name in _TASK_CLIENT_USERS:
+        importlib.import_module(name)  # the factory imports every service integration module
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is make:
+            module.boto_client_for = reused
+    boto_client.boto_client_for = reused

@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 
 from docpipe_local.emulators.base import EmulatorHub, FaultInjector, parse_faults
 from docpipe_local.lambda_router import LambdaEmulator, environment_of, functions_from_template
-from docpipe_local.moto_fixes import make_dynamodb_writes_atomic, parse_each_definition_once
+from docpipe_local.moto_fixes import make_dynamodb_writes_atomic, parse_each_definition_once, reuse_task_clients
 from docpipe_local.paths import data_dir, repo_root
 from docpipe_local.persistence import StateStore
 from docpipe_local.template import ACCOUNT_ID, REGION, Template
@@ -90,6 +90,7 @@ class OfflineRuntime:
         self._set_environment()
         make_dynamodb_writes_atomic()
         parse_each_definition_once()
+        reuse_task_clients()
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         _reset_layer_caches()
         self._redirect_function_logs()
@@ -106,6 +107,7 @@ class OfflineRuntime:
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.lambda_client = boto3.client("lambda", region_name=REGION)
         self._provision()
         return self
 
@@ -233,13 +235,12 @@ class OfflineRuntime:
 
     def emit(self, event: dict) -> list[str]:
         """Deliver an event to the template's rules (also used to re-deliver, as EventBridge may)."""
-        return deliver(event, self.rules, self.sfn, boto3.client("lambda", region_name=REGION))
+        return deliver(event, self.rules, self.sfn, self.lambda_client)
 
     def invoke(self, function_logical_id: str, event: dict) -> dict:
         """Invoke a function synchronously, as `aws lambda invoke` would; returns its decoded result."""
         function = self.template.get_att(function_logical_id, "Arn")
-        response = boto3.client("lambda", region_name=REGION).invoke(FunctionName=function,
-                                                                     Payload=json.dumps(event).encode())
+        response = self.lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
         payload = json.loads(response["Payload"].read())
         if response.get("FunctionError"):
             raise RuntimeError(f"{function_logical_id} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")

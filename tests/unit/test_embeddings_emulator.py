@@ -168,6 +168,7 @@ def test_projection_is_fixed_and_orthonormal():
     assert p.shape == (256, 384) and np.allclose(p @ p.T, np.eye(256) * (384 / 256), atol=1e-6)
     x = np.linspace(-1, 1, 384).astype(np.float32)
     assert np.array_equal(project(x, 1024, normalize=True), project(x.copy(), 1024, normalize=True))
+    assert all(project(x, size, normalize=True).dtype == np.float32 for size in (256, 512, 1024, 1536))
     # pinned: the same seed must give the same vectors on every machine, or stored indexes go stale
     pinned = {256: [0.055153, -0.042402, -0.047765], 512: [0.029702, 0.021764, -0.005567],
               1024: [-0.000723, 0.006786, -0.018646]}

@@ -68,3 +68,29 @@ def test_only_one_hub_at_a_time():
     with EmulatorHub():
         with pytest.raises(RuntimeError):
             EmulatorHub().__enter__()
+
+
+class Recorder(Emulator):
+    """Keeps what it was handed, and rewrites it, as an emulator may."""
+
+    service = "translate"
+
+    def __init__(self):
+        self.seen = None
+
+    def TranslateText(self, params):
+        self.seen = params
+        params["Settings"]["Formality"] = "INFORMAL"
+        params["TerminologyNames"].append("added")
+        return {"TranslatedText": params["Text"], "SourceLanguageCode": "en", "TargetLanguageCode": "es"}
+
+
+def test_an_emulator_gets_its_own_copy_of_the_request():
+    request = {"Text": "abc", "SourceLanguageCode": "en", "TargetLanguageCode": "es",
+               "TerminologyNames": ["glossary"], "Settings": {"Formality": "FORMAL", "Profanity": "MASK"}}
+    with EmulatorHub() as hub:
+        recorder = hub.register(Recorder())
+        client().translate_text(**request)
+    assert recorder.seen["TerminologyNames"] == ["glossary", "added"]  # the emulator saw the request
+    assert request["Settings"] == {"Formality": "FORMAL", "Profanity": "MASK"}  # the caller's is untouched
+    assert request["TerminologyNames"] == ["glossary"]

@@ -363,3 +363,15 @@ def test_topic_sentences_rejoin_wrapped_lines_drop_wordless_pieces_and_repeat_no
     assert not {"$1,504,000.", "7", "Findings", "For an estimated"} & set(sentences)
     assert len(sentences) == len(set(sentences))
     assert topic_sentences(["Buy Tesla?"]) == ["Buy Tesla?"]  # a short text is scored whole too
+
+
+def test_toxicity_scores_are_the_packaged_models_own():
+    from profanity_check import predict_prob
+
+    from docpipe_local.guardrails.content import ToxicityClassifier
+
+    lines = [json.loads(line)["text"] for line in
+             LABELLED.read_text().splitlines() if line]
+    ours = ToxicityClassifier().probabilities(lines)
+    assert np.allclose(ours, predict_prob(lines), rtol=0, atol=1e-12)
+    assert max(ours) > 0.9 and min(ours) < 0.1  # the set holds toxic and harmless lines

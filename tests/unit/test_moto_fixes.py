@@ -1,10 +1,13 @@
-"""The runtime's fixes to moto: one parse per state machine definition, shared by its executions."""
+"""The runtime's fixes to moto: one parse per state machine definition, shared by its executions; one
+boto3 client per service for the interpreter's Task states."""
 
 import json
 
+import boto3
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from docpipe_local.moto_fixes import parse_each_definition_once
+from docpipe_local.moto_fixes import parse_each_definition_once, reuse_task_clients
 
 
 def test_a_definition_is_parsed_once_and_its_program_shared():
@@ -15,3 +18,17 @@ def test_a_definition_is_parsed_once_and_its_program_shared():
     assert first[0] is again[0]
     other = AmazonStateLanguageParser.parse(definition.replace("Done", "Finished"))
     assert other[0] is not first[0]
+
+
+def test_task_states_reuse_one_client_per_service(monkeypatch):
+    reuse_task_clients()
+    reuse_task_clients()  # idempotent
+    made = []
+    real_client = boto3.client
+    monkeypatch.setattr(boto3, "client", lambda *a, **k: made.append(k.get("service_name")) or real_client(*a, **k))
+    make = lambda_eval_utils.boto_client_for  # what moto's Lambda task evaluation calls, by name
+    first = make("eu-west-3", "lambda")
+    assert make("eu-west-3", "lambda") is first and make("eu-west-3", "sqs") is not first
+    assert make("eu-central-2", "lambda") is not first
+    assert made == ["lambda", "sqs", "lambda"]
+    assert make("eu-west-3", "lambda", {"RoleArn": "arn:aws:iam::123456789012:role/x"}) is not first

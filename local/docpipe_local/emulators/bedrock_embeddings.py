@@ -86,10 +86,11 @@ def projection(size: int) -> np.ndarray:
     rng = np.random.Generator(np.random.PCG64(PROJECTION_SEED + size))
     if size >= SOURCE_DIMENSION:
         q, r = np.linalg.qr(rng.standard_normal((size, SOURCE_DIMENSION)))
-        return q * np.sign(np.diag(r))  # orthonormal columns; signs fixed so the result is unique
-    q, r = np.linalg.qr(rng.standard_normal((SOURCE_DIMENSION, size)))
-    rows = (q * np.sign(np.diag(r))).T  # orthonormal rows
-    return (rows * math.sqrt(SOURCE_DIMENSION / size)).astype(np.float32)
+        matrix = q * np.sign(np.diag(r))  # orthonormal columns; signs fixed so the result is unique
+    else:
+        q, r = np.linalg.qr(rng.standard_normal((SOURCE_DIMENSION, size)))
+        matrix = (q * np.sign(np.diag(r))).T * math.sqrt(SOURCE_DIMENSION / size)  # orthonormal rows, scaled
+    return matrix.astype(np.float32)
 
 
 def project(vector: np.ndarray, size: int, *, normalize: bool) -> np.ndarray:

@@ -72,8 +72,8 @@ def reuse_task_clients() -> None:
 
     @functools.wraps(make)
     def reused(region: str, service: str, state_credentials=None):
-        if state_credentials is not None:  # a state's own credentials: a client of its own, as moto does
-            return make(region, service, state_credentials)
+        # moto passes every Task state's credentials and makes the same client whatever they are (fixed
+        # test keys), so the client depends on the region, the service and whether moto intercepts calls
         key = (region, service, botocore_stubber.enabled)
         with lock:  # creating clients is not thread-safe; using them is
             if key not in clients:

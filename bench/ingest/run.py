@@ -1,7 +1,7 @@
 """bench/ingest: PDF -> chunks -> embeddings -> index, docpipe's pipeline offline vs what a user would write
 with LangChain, in the same process, on the same corpus and the same embedding model.
 
-    python3 bench/ingest/run.py [--documents 6] [--pages 6] [--baseline-runs 2] [--embed-runs 3]
+    python3 bench/ingest/run.py [--documents 6] [--pages 6] [--runs 3] [--embed-runs 3]
                                 [--after-index hold|stop|run] [--json FILE]
 
 Corpus (bench/ingest/corpus.py): the shipped 4-page samples/bridge_report.pdf plus ``documents - 1``
@@ -10,7 +10,7 @@ one document's chunks to another; the benchmark checks that it reported no cache
 
 LangChain baselines, both PyPDFLoader (pypdf) -> RecursiveCharacterTextSplitter (1,000 characters, 150
 overlap) -> all-MiniLM-L6-v2 -> InMemoryVectorStore, documents one after the other as a script would, timed
-from the first load to the last vector stored, run before and after the pipeline (median):
+from the first load to the last vector stored, run before the pipeline and after each of its runs (median):
 
 - ``sentence-transformers`` (the target's baseline): the model as LangChain's docs load it,
   ``HuggingFaceEmbeddings`` (langchain-huggingface -> sentence-transformers on PyTorch, float32), from the
@@ -30,6 +30,8 @@ document is indexed, then stops the executions, so summaries do not compete with
 pipeline as deployed (early documents' summaries compete with later documents' ingest) and stops the
 executions once all are indexed; ``run`` lets every execution finish. Runtime start-up and a one-page
 warm-up document go first and are not counted (nor are LangChain's imports and model load).
+docpipe ingests the corpus ``--runs`` times (3), each time in a fresh runtime (so the embedding cache is
+cold), alternating with the LangChain runs; the medians are compared.
 
 Embed stage vs raw engine: on the pipeline's own chunk texts (work/<doc_id>/chunks.jsonl), alternately
 (a) the raw engine's batch call ``get_engine().encode(texts)`` and (b) the EmbedFunction invoked on each
@@ -269,43 +271,54 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
             batches_in_run = embedder.batcher.batches - batches_warm_up
             cache_hits = sum(d["cache_hits"] for d in documents)
 
-            # Embed stage alone vs the raw engine, alternately, on the same chunk texts
-            table = runtime.environment.get("DOCPIPE_EMBEDDING_CACHE_TABLE", "")
-            lambda_client = boto3.client("lambda", region_name=runtime.environment["AWS_REGION"])
-            embed_arn = runtime.template.get_att("EmbedFunction", "Arn")
+            measured: dict = {}
+            if embed_runs:  # the Embed stage and GuardText alone, in the last of the ingest runs
+                # Embed stage alone vs the raw engine, alternately, on the same chunk texts
+                table = runtime.environment.get("DOCPIPE_EMBEDDING_CACHE_TABLE", "")
+                lambda_client = boto3.client("lambda", region_name=runtime.environment["AWS_REGION"])
+                embed_arn = runtime.template.get_att("EmbedFunction", "Arn")
 
-            def invoke(function_arn: str, payload: dict) -> None:
-                response = lambda_client.invoke(FunctionName=function_arn, Payload=json.dumps(payload).encode())
-                answer = json.loads(response["Payload"].read())
-                assert not response.get("FunctionError"), answer
+                def invoke(function_arn: str, payload: dict) -> None:
+                    response = lambda_client.invoke(FunctionName=function_arn,
+                                                    Payload=json.dumps(payload).encode())
+                    answer = json.loads(response["Payload"].read())
+                    assert not response.get("FunctionError"), answer
 
-            def embed_stage(document: dict) -> None:
-                invoke(embed_arn, document["embed_payload"])
+                def embed_stage(document: dict) -> None:
+                    invoke(embed_arn, document["embed_payload"])
 
-            raw_rates, stage_rates, together_rates, isolated_batches = [], [], [], 0
-            for _ in range(embed_runs):
-                started = time.perf_counter()
-                engine.encode(chunk_texts)
-                raw_rates.append(len(chunk_texts) / (time.perf_counter() - started))
-                for rates, concurrent in ((stage_rates, 1), (together_rates, len(documents))):
-                    if table:
-                        _clear_table(runtime, table)
-                    calls_before, batches_before = embedder.batcher.calls, embedder.batcher.batches
+                raw_rates, stage_rates, together_rates, isolated_batches = [], [], [], 0
+                for _ in range(embed_runs):
                     started = time.perf_counter()
-                    with ThreadPoolExecutor(concurrent) as pool:
-                        list(pool.map(embed_stage, documents))
-                    rates.append(len(chunk_texts) / (time.perf_counter() - started))
-                    assert embedder.batcher.calls - calls_before == len(chunk_texts), "served from a cache"
-                    if concurrent == 1:
-                        isolated_batches += embedder.batcher.batches - batches_before
+                    engine.encode(chunk_texts)
+                    raw_rates.append(len(chunk_texts) / (time.perf_counter() - started))
+                    for rates, concurrent in ((stage_rates, 1), (together_rates, len(documents))):
+                        if table:
+                            _clear_table(runtime, table)
+                        calls_before, batches_before = embedder.batcher.calls, embedder.batcher.batches
+                        started = time.perf_counter()
+                        with ThreadPoolExecutor(concurrent) as pool:
+                            list(pool.map(embed_stage, documents))
+                        rates.append(len(chunk_texts) / (time.perf_counter() - started))
+                        assert embedder.batcher.calls - calls_before == len(chunk_texts), "served from a cache"
+                        if concurrent == 1:
+                            isolated_batches += embedder.batcher.batches - batches_before
 
-            # GuardText alone, documents one after another (the corpus has nothing to mask: the text it reads
-            # is still the extracted text)
-            guard_arn = runtime.template.get_att("GuardFunction", "Arn")
-            started = time.perf_counter()
-            for document in documents:
-                invoke(guard_arn, document["guard_payload"])
-            guard_alone = time.perf_counter() - started
+                # GuardText alone, documents one after another (the corpus has nothing to mask: the text it reads
+                # is still the extracted text)
+                guard_arn = runtime.template.get_att("GuardFunction", "Arn")
+                started = time.perf_counter()
+                for document in documents:
+                    invoke(guard_arn, document["guard_payload"])
+                guard_alone = time.perf_counter() - started
+                measured = {
+                    "embed_isolated_batches_per_run": isolated_batches / embed_runs,
+                    "raw_engine_chunks_per_s": statistics.median(raw_rates), "raw_rates": raw_rates,
+                    "embed_stage_chunks_per_s": statistics.median(stage_rates), "stage_rates": stage_rates,
+                    "embed_stage_together_chunks_per_s": statistics.median(together_rates),
+                    "together_rates": together_rates, "guard_alone_s": guard_alone,
+                    "raw_engine_s": len(chunk_texts) / statistics.median(raw_rates),
+                }
 
     return {
         "timelines": {d["key"]: d["timeline_s"] for d in documents},
@@ -316,12 +329,7 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
         "stage_seconds": {s: sum(d["stages_s"][s] for d in documents) for s in INGEST_STATES},
         "embed_in_pipeline_chunks_per_s": len(chunk_texts) / embed_busy,
         "embed_calls_in_run": calls_in_run, "embed_batches_in_run": batches_in_run,
-        "embed_isolated_batches_per_run": isolated_batches / embed_runs,
-        "raw_engine_chunks_per_s": statistics.median(raw_rates), "raw_rates": raw_rates,
-        "embed_stage_chunks_per_s": statistics.median(stage_rates), "stage_rates": stage_rates,
-        "embed_stage_together_chunks_per_s": statistics.median(together_rates), "together_rates": together_rates,
-        "tokens": sum(engine.count_tokens(t) for t in chunk_texts),
-        "guard_alone_s": guard_alone, "raw_engine_s": len(chunk_texts) / statistics.median(raw_rates),
+        "tokens": sum(engine.count_tokens(t) for t in chunk_texts), **measured,
     }
 
 
@@ -330,8 +338,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--documents", type=int, default=6, help="PDFs in the corpus (default 6)")
     parser.add_argument("--pages", type=int, default=6, help="pages per generated PDF (default 6)")
-    parser.add_argument("--baseline-runs", type=int, default=2,
-                        help="LangChain runs, before and after the pipeline run (default 2; the median counts)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="docpipe ingest runs, each in a fresh runtime (default 3); LangChain runs once before "
+                             "the first and once after each (4); the medians count")
     parser.add_argument("--embed-runs", type=int, default=3, help="rounds of Embed stage vs raw engine (default 3)")
     parser.add_argument("--corpus", type=Path, help="keep the corpus in this folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
@@ -367,11 +376,16 @@ def main() -> int:
     embeddings = {kind: langchain_embeddings(kind) for kind in BASELINES}
     for model in embeddings.values():
         model.embed_query("warm up the model before anything is timed")
-    # each baseline runs once before the pipeline and the other runs after it; the median counts
+    # the two sides alternate (the machine's speed drifts): LangChain, then docpipe and LangChain in turn;
+    # medians count. The Embed stage and GuardText are measured alone in the last docpipe run.
     runs = {kind: [run_langchain(files, model)] for kind, model in embeddings.items()}
-    pipeline = run_docpipe(files, args.embed_runs, args.after_index)
-    for kind, model in embeddings.items():
-        runs[kind] += [run_langchain(files, model) for _ in range(args.baseline_runs - 1)]
+    ingest_runs = []
+    for number in range(args.runs):
+        pipeline = run_docpipe(files, args.embed_runs if number == args.runs - 1 else 0, args.after_index)
+        ingest_runs.append(pipeline["ingest_s"])
+        for kind, model in embeddings.items():
+            runs[kind].append(run_langchain(files, model))
+    pipeline["ingest_runs"], pipeline["ingest_s"] = ingest_runs, statistics.median(ingest_runs)
     baselines = {}
     for kind, kind_runs in runs.items():
         seconds = statistics.median(b["seconds"] for b in kind_runs)
@@ -405,8 +419,9 @@ def main() -> int:
               f"of {len(b['runs'])}: {', '.join(f'{r:.1f}' for r in b['runs'])} s) | {b['seconds']:.1f} s | "
               f"{b['pages_per_s']:.2f} | {b['chunks']} | {b['chunks_per_s']:.2f} | {b['tokens']:,} | "
               f"**{ratios[kind]:.2f}×** |")
-    print(f"| docpipe pipeline offline, upload → last Index exited (execution history; Lambda records: "
-          f"{p['ingest_lambda_s']:.1f} s) | {p['ingest_s']:.1f} s | {dp_pages_s:.2f} | {p['chunks']} | "
+    print(f"| docpipe pipeline offline, upload → last Index exited (execution history; median of "
+          f"{len(p['ingest_runs'])}: {', '.join(f'{r:.1f}' for r in p['ingest_runs'])} s; Lambda records of the "
+          f"last: {p['ingest_lambda_s']:.1f} s) | {p['ingest_s']:.1f} s | {dp_pages_s:.2f} | {p['chunks']} | "
           f"{dp_chunks_s:.2f} | {p['tokens']:,} | |")
     print(f"\nwhere docpipe's ingest time goes (each measured alone afterwards, CPU-bound on the same cores): "
           f"GuardText (ApplyGuardrail on every page: PII, words, content filters, denied topics embedding every "

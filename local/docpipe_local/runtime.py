@@ -301,11 +301,12 @@ def _engine_emulators(runtime: OfflineRuntime) -> list:
     from docpipe_local.emulators.textract import TextractEmulator
     from docpipe_local.emulators.translate import TranslateEmulator
     from docpipe_local.engines.llm import get_llm
-    from docpipe_local.engines.minilm import get_engine
+    from docpipe_local.engines.minilm import coalesced, get_engine
 
     configured = {runtime.template.get_att(logical_id, "GuardrailId"): runtime.template.properties(logical_id)
                   for logical_id in runtime.template.of_type("AWS::Bedrock::Guardrail")}
-    guardrails = GuardrailEmulator(configured, embed=lambda texts: get_engine().encode(texts))
+    # pages screened at the same time share the model's batches (engines.minilm.coalesced)
+    guardrails = GuardrailEmulator(configured, embed=coalesced(lambda texts: get_engine().encode(texts)))
     return [TextractEmulator(), TitanEmbeddingsEmulator(), guardrails, ConverseEmulator(get_llm(), guardrails),
             S3VectorsEmulator(runtime.home / "vectors" / "s3vectors.sqlite"), TranslateEmulator(), PollyEmulator(),
             BedrockBatchEmulator(get_llm()),  # Bedrock batch inference jobs

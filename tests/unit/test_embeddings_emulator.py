@@ -454,3 +454,25 @@ def test_encode_long_many_matches_encode_long(engine):
     assert engine.encode_long_many([]) == []
     with pytest.raises(TypeError):
         engine.encode_long_many("a string")
+
+
+def test_coalesced_lists_are_embedded_together_and_each_caller_gets_its_own(engine):
+    from docpipe_local.engines.minilm import coalesced
+
+    calls = []
+
+    def encode(texts):
+        calls.append(len(texts))
+        time.sleep(0.02)  # long enough for the other callers to queue behind the first call
+        return engine.encode(texts)
+
+    pages = [[f"Page {p} sentence {s} about bridge bearings and inspections." for s in range(p % 4 + 1)]
+             for p in range(12)]
+    embed = coalesced(encode)
+    results = run_threads(len(pages), lambda i: embed(pages[i]))
+    for i, texts in enumerate(pages):
+        assert results[i].shape == (len(texts), 384)
+        for got, expected in zip(results[i], engine.encode(texts)):
+            assert cosine(got, expected) >= 0.9999
+    assert sum(calls) == sum(len(texts) for texts in pages) and len(calls) < len(pages)
+    assert embed([]).shape == (0, 384)

@@ -462,6 +462,24 @@ class MicroBatcher(Generic[T, R]):
         slot.event.set()
 
 
+def coalesced(encode: Callable[[list[str]], np.ndarray], *, max_calls: int = 16,
+              max_inflight: int = 2) -> Callable[[Sequence[str]], np.ndarray]:
+    """``encode`` for callers that each bring a list of texts (the guardrail's sentences of one page):
+    lists that arrive while other calls run are embedded together in one ``encode`` call, whose length-sorted
+    batches pad less and fill the engine's streams better than each page's own few batches (measured on
+    the 34 pages of bench/ingest's corpus, 8 pages at a time: 0.68 s against 0.82 s). A text's vector then
+    depends on its batch-mates only through rounding (cosine >= 0.99999 in bfloat16)."""
+
+    def run(lists: list[list[str]]) -> list[np.ndarray]:
+        vectors = encode([text for texts in lists for text in texts])
+        bounds = np.cumsum([0, *(len(texts) for texts in lists)])
+        return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+
+    batcher: MicroBatcher[list[str], np.ndarray] = MicroBatcher(run, max_batch=max_calls, max_wait_s=0,
+                                                                max_inflight=max_inflight)
+    return lambda texts: batcher(list(texts))
+
+
 _engine: MiniLMEngine | None = None
 _engine_lock = threading.Lock()
 

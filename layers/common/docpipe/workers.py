@@ -32,7 +32,8 @@ def pool(name: str, workers: int) -> ThreadPoolExecutor:
 def map_in_order(name: str, workers: int, work: Callable[[T], R], items: Iterable[T]) -> list[R]:
     """``[work(item) for item in items]`` on the pool, results in order; on the first error the items not
     yet started are cancelled and the error is raised."""
-    futures: list[Future] = [pool(name, workers).submit(work, item) for item in items]
+    executor = pool(name, workers)
+    futures: list[Future] = [executor.submit(work, item) for item in items]
     try:
         return [future.result() for future in futures]
     except BaseException:

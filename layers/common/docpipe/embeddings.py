@@ -88,8 +88,12 @@ def embed_texts(texts: list[str], *, use_cache: bool = True) -> EmbeddingRun:
     run = EmbeddingRun(packed=[], cache_hits=sum(1 for key in keys if key in cached),
                        cache_reads=len(set(keys)) if caching else 0)
     misses = {key: text for key, text in zip(keys, texts) if key not in cached}
-    fresh = dict(zip(misses, workers.map_in_order("embed", settings.embedding_concurrency, embed_one,
-                                                  misses.values())))
+    # longest first: with bounded concurrency the slowest calls do not start last and leave the workers idle
+    # behind them, and the calls in flight together are of similar length (the offline emulator coalesces
+    # them into batches that pad little)
+    order = sorted(misses, key=lambda key: len(misses[key]), reverse=True)
+    fresh = dict(zip(order, workers.map_in_order("embed", settings.embedding_concurrency, embed_one,
+                                                 [misses[key] for key in order])))
     run.calls = len(fresh)
     run.input_tokens = sum(tokens for _, tokens in fresh.values())
     if caching and fresh:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from concurrent import futures
 
+from docpipe import workers
 from docpipe.chunking import chunk_pages
 from docpipe.clients import client
 from docpipe.embeddings import embed_texts
@@ -27,8 +29,14 @@ def embed_document(payload: TaskInput) -> StageResult:
     chunks = chunk_pages([page.model_dump() for page in text.pages], document.doc_id,
                          max_tokens=settings.chunk_max_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     chunk_rows = [chunk.model_dump(mode="json") for chunk in chunks]
-    chunks_at = put_jsonl(document.bucket, work_key(document.doc_id, "chunks.jsonl"), chunk_rows)
-    run = embed_texts([chunk.text for chunk in chunks])
+    # chunks.jsonl is written while the chunks are embedded (Index reads it only after this stage)
+    writing = workers.pool("embed-writes", 2).submit(put_jsonl, document.bucket,
+                                                      work_key(document.doc_id, "chunks.jsonl"), chunk_rows)
+    try:
+        run = embed_texts([chunk.text for chunk in chunks])
+    finally:
+        futures.wait([writing])  # not left running behind a failed embedding
+    chunks_at = writing.result()
     # vectors as base64 of their float32 bytes (embeddings.pack_vector): about a quarter of the JSON numbers' size
     vectors_at = put_jsonl(document.bucket, work_key(document.doc_id, "embeddings.jsonl"),
                            [{"chunk_id": c.chunk_id, "float32": base64.b64encode(v).decode()}

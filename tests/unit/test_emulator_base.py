@@ -33,6 +33,25 @@ def test_answers_only_valid_requests_and_raises_modeled_errors():
         assert hub.count("translate", "TranslateText") == 2  # the invalid request never reached it
 
 
+def test_an_answered_request_is_validated_but_not_serialized():
+    bodies = []
+
+    def seen(params, model, **_):
+        bodies.append(params["body"])
+        if model.name == "ListTerminologies":  # not emulated: stop it before it is sent anywhere
+            raise LookupError("not sent")
+
+    translate = client()
+    translate.meta.events.register_first("before-call.translate.*", seen)
+    with EmulatorHub() as hub:
+        hub.register(Echo())
+        translate.translate_text(Text="abc", SourceLanguageCode="en", TargetLanguageCode="es")
+        with pytest.raises(LookupError):
+            translate.list_terminologies(MaxResults=5)
+    assert bodies[0] == b""
+    assert b'"MaxResults": 5' in bodies[1]  # botocore's JSON body
+
+
 def test_faults_are_parsed_and_reproducible():
     faults = parse_faults("translate.TranslateText=ThrottlingException@0.5; textract.*=InternalServerError@1")
     assert faults[1].status == 500 and faults[1].applies("textract", "DetectDocumentText")

@@ -6,6 +6,10 @@ a copy of the parameters from the first event in the request context and answer 
 emulator only ever sees requests that AWS would accept, and botocore turns our error responses into the
 same modeled exceptions (``client.exceptions.ThrottlingException``...) that AWS would raise.
 
+Between the two, an operation the hub answers is validated exactly as botocore validates it, but not
+serialized for the wire: nothing would read the bytes, and they cost more than the answer for big requests
+(a PutVectors of 21 vectors of 1,024 floats: 13 of its 22 ms, a call per float in botocore's serializer).
+
 The hooks are added to botocore's BUILTIN_HANDLERS (as moto does), so every session and client created
 afterwards carries them; they do nothing unless a hub is active.
 """
@@ -22,8 +26,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ParamValidationError
 from botocore.handlers import BUILTIN_HANDLERS
 from botocore.response import StreamingBody
+from botocore.validate import ParamValidationDecorator
 
 _PARAMS_KEY = "docpipe_emulator_params"
 
@@ -227,6 +233,29 @@ def _answer(event_name: str, context: dict, **_: Any):
         return None
     return hub.answer(*target, context.pop(_PARAMS_KEY))
 
+
+def _validated_unserialized(serialize: Callable[..., dict]) -> Callable[..., dict]:
+    """``ParamValidationDecorator.serialize_to_request`` that only validates what the hub will answer."""
+    if getattr(serialize, "docpipe_emulated", False):
+        return serialize
+
+    def serialize_to_request(self: ParamValidationDecorator, parameters: dict, operation_model: Any) -> dict:
+        hub = EmulatorHub.active
+        if hub is None or hub.find(operation_model.service_model.service_id.hyphenize(), operation_model.name) is None:
+            return serialize(self, parameters, operation_model)
+        if operation_model.input_shape is not None:  # what botocore's own decorator does before serializing
+            report = self._param_validator.validate(parameters, operation_model.input_shape)
+            if report.has_errors():
+                raise ParamValidationError(report=report.generate_report())
+        # the request botocore's later steps expect; the answer comes at before-call, before any sending
+        return {"url_path": "/", "query_string": "", "method": operation_model.http.get("method", "POST"),
+                "headers": {}, "body": b""}
+
+    serialize_to_request.docpipe_emulated = True
+    return serialize_to_request
+
+
+ParamValidationDecorator.serialize_to_request = _validated_unserialized(ParamValidationDecorator.serialize_to_request)
 
 _HOOKS: list[tuple[str, Callable[..., Any]]] = [
     ("before-parameter-build", _capture_params),

@@ -1,5 +1,5 @@
-"""The runtime's fixes to moto: one parse per state machine definition, shared by its executions; one
-boto3 client per service for the interpreter's Task states."""
+"""The runtime's fixes to moto: one parse per state machine definition, shared by its executions; one per
+JSONPath; one boto3 client per service for the interpreter's Task states."""
 
 import json
 
@@ -7,7 +7,10 @@ import boto3
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from docpipe_local.moto_fixes import parse_each_definition_once, reuse_task_clients
+from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.utils import json_path
+
+from docpipe_local.moto_fixes import parse_each_definition_once, parse_each_json_path_once, reuse_task_clients
 
 
 def test_a_definition_is_parsed_once_and_its_program_shared():
@@ -33,3 +36,15 @@ def test_task_states_reuse_one_client_per_service(monkeypatch):
     # moto hands each Task state's credentials over and ignores them: they make no client of their own
     assert make(region="eu-west-3", service="lambda", state_credentials=object()) is first
     assert made == ["lambda", "sqs", "lambda"]
+
+
+def test_a_json_path_is_parsed_once_and_still_applies_to_each_input():
+    parse_each_json_path_once()
+    parse_each_json_path_once()  # idempotent
+    assert json_path.parse("$.a.b") is json_path.parse("$.a.b")
+    assert json_path.extract_json("$.a.b", {"a": {"b": 1}}) == 1
+    assert json_path.extract_json("$.a.b", {"a": {"b": 2}}) == 2
+    assert json_path.extract_json("$.items[*].id", {"items": [{"id": 1}, {"id": 2}]}) == [1, 2]
+    target = {"x": 1}
+    result_path.parse("$.out").update_or_create(target, {"y": 2})
+    assert target == {"x": 1, "out": {"y": 2}} and result_path.parse("$.out") is result_path.parse("$.out")

@@ -16,12 +16,14 @@ one is kept (longest shortest string).
 text, and only for ASCII texts: there ``re.IGNORECASE`` matching of ASCII letters is plain lower-casing,
 whereas Unicode case folding lets an ASCII pattern letter match a non-ASCII one (the Kelvin sign "K"
 matches "k"). Non-ASCII texts, and patterns with no required literal, are always searched.
+:func:`finditer` does the same for one pattern's ``finditer`` (the PII detectors).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from functools import lru_cache
+from typing import Iterator, Sequence
 
 try:  # the parser re.compile uses; private, so a Python without it simply searches everything
     from re import _constants as _sre
@@ -100,3 +102,16 @@ class LiteralGate:
                 pattern.search(text) if low is None or found is None or any(s in low for s in found) else None
                 for pattern, found in zip(self.patterns, present)])
         return results
+
+
+_literals_of = lru_cache(maxsize=None)(required_literals)
+
+
+def finditer(pattern: re.Pattern, text: str) -> Iterator[re.Match]:
+    """``pattern.finditer(text)``; nothing at once when ``text`` cannot hold a match (see above)."""
+    literals = _literals_of(pattern)
+    if literals is not None and text.isascii():
+        lowered = text.lower()
+        if not any(s in lowered for s in literals):
+            return iter(())
+    return pattern.finditer(text)

@@ -33,6 +33,8 @@ from stdnum.us import itin as std_us_itin
 from stdnum.us import rtn as std_us_rtn
 from stdnum.us import ssn as std_us_ssn
 
+from .literals import finditer  # skips a search the text cannot match
+
 PII_TYPES = (
     "ADDRESS", "AGE", "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "CA_HEALTH_NUMBER", "CA_SOCIAL_INSURANCE_NUMBER",
     "CREDIT_DEBIT_CARD_CVV", "CREDIT_DEBIT_CARD_EXPIRY", "CREDIT_DEBIT_CARD_NUMBER", "DRIVER_ID", "EMAIL",
@@ -73,7 +75,7 @@ def _context_before(text: str, start: int, words: re.Pattern, window: int = 48) 
 
 
 def _spans(pattern: re.Pattern, text: str, group: int | str = 0) -> Iterator[tuple[int, int, str]]:
-    for m in pattern.finditer(text):
+    for m in finditer(pattern, text):
         if m.group(group):
             yield m.start(group), m.end(group), m.group(group)
 
@@ -116,7 +118,7 @@ _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-
 
 @_detector("INTERNATIONAL_BANK_ACCOUNT_NUMBER", 95)
 def _ibans(text: str):
-    for m in _IBAN.finditer(text):
+    for m in finditer(_IBAN, text):
         raw = m.group(0)
         # the greedy match may have eaten a following word: back off a group at a time
         while raw:
@@ -133,7 +135,7 @@ _SSN_WORDS = re.compile(r"\b(?:ssn|social security|soc\.? ?sec)", re.I)
 
 @_detector("US_SOCIAL_SECURITY_NUMBER", 85)
 def _ssn(text: str):
-    for m in _SSN.finditer(text):
+    for m in finditer(_SSN, text):
         digits = "".join(m.group(1, 3, 4))
         if not std_us_ssn.is_valid(digits) or std_us_itin.is_valid(digits):
             continue
@@ -148,7 +150,7 @@ _ITIN_WORDS = re.compile(r"\b(?:itin|taxpayer|tax id|tin)\b", re.I)
 
 @_detector("US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER", 86)
 def _itin(text: str):
-    for m in _ITIN.finditer(text):
+    for m in finditer(_ITIN, text):
         # dashed form stands alone; nine bare digits need a word that says ITIN
         if std_us_itin.is_valid(_digits(m.group(0))) and (m.group(1) or _context_before(text, m.start(), _ITIN_WORDS)):
             yield m.start(), m.end()
@@ -267,7 +269,7 @@ _URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"'`]+", re.I)
 
 @_detector("URL", 50)
 def _urls(text: str):
-    for m in _URL.finditer(text):
+    for m in finditer(_URL, text):
         end = m.end()
         while end > m.start() and text[end - 1] in ".,;:!?)]}'\"":
             end -= 1
@@ -313,7 +315,7 @@ def _labelled(entity: str, priority: int, label: str, value: str, validate: Call
 
     @_detector(entity, priority)
     def detect(text: str):
-        for m in pattern.finditer(text):
+        for m in finditer(pattern, text):
             raw = m.group("v")
             if validate is None or validate(raw):
                 yield m.start("v"), m.end("v")
@@ -365,7 +367,7 @@ _AGE = re.compile(r"\b(?P<v>\d{1,3})[ -](?:years?|yrs?)[ -]old\b|\baged? (?:of )
 
 @_detector("AGE", 60)
 def _ages(text: str):
-    for m in _AGE.finditer(text):
+    for m in finditer(_AGE, text):
         for group in ("v", "w", "x"):
             if m.group(group) and int(m.group(group)) <= 130:
                 yield (m.start(), m.end()) if group == "v" else (m.start(group), m.end(group))
@@ -387,7 +389,7 @@ _NOT_NAMES = {"The", "This", "That", "Street", "Avenue", "Road", "Monday", "Tues
 @_detector("NAME", 40)
 def _names(text: str):
     for pattern in _NAME_PATTERNS:
-        for m in pattern.finditer(text):
+        for m in finditer(pattern, text):
             spans = [(w.start(), w.end(), w.group()) for w in re.finditer(r"\S+", m.group("v"))]
             while spans and spans[-1][2] in _NOT_NAMES:  # "Dear John Smith Thanks" -> "John Smith"
                 spans.pop()
@@ -414,7 +416,7 @@ _UK_POSTCODE_ADDR = re.compile(r"\b[A-Z][a-z]+,\s+[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{
 @_detector("ADDRESS", 45)
 def _addresses(text: str):
     for pattern in (_ADDRESS, _PO_BOX, _UK_POSTCODE_ADDR):
-        for m in pattern.finditer(text):
+        for m in finditer(pattern, text):
             end = m.end()
             while end > m.start() and text[end - 1] in ".,":
                 end -= 1

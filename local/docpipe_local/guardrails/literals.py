@@ -96,11 +96,19 @@ class LiteralGate:
         everything = "\n".join(low for low in lowered if low is not None)
         present = [None if literals is None else [s for s in literals if s in everything]
                    for literals in self.literals]
+        everywhere = list(enumerate(self.patterns))
+        candidates = [(i, pattern, found) for (i, pattern), found in zip(everywhere, present) if found != []]
         results = []
         for text, low in zip(texts, lowered):
-            results.append([
-                pattern.search(text) if low is None or found is None or any(s in low for s in found) else None
-                for pattern, found in zip(self.patterns, present)])
+            row: list[re.Match | None] = [None] * len(self.patterns)
+            if low is None:
+                for i, pattern in everywhere:
+                    row[i] = pattern.search(text)
+            else:
+                for i, pattern, found in candidates:
+                    if found is None or any(s in low for s in found):
+                        row[i] = pattern.search(text)
+            results.append(row)
         return results
 
 

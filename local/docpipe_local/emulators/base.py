@@ -206,6 +206,7 @@ def _target(event_name: str) -> tuple[str, str] | None:
 
 
 _SCALARS = (str, int, float, bool, bytes, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 def _copy_params(value: Any) -> Any:
@@ -215,6 +216,8 @@ def _copy_params(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: item if type(item) in _SCALARS else _copy_params(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
+        if set(map(type, value)) <= _SCALAR_TYPES:  # a vector's 1,024 floats: one copy, not a call each
+            return type(value)(value)
         return type(value)(item if type(item) in _SCALARS else _copy_params(item) for item in value)
     if type(value) in _SCALARS:
         return value

@@ -14,17 +14,25 @@
 - The interpreter parses every JSONPath again (jsonpath_ng builds a ply parser for each: ~0.27 ms) each
   time a state reads its input, result or parameters: about 20 times a document. A parsed path is only
   read when it is applied, so the runtime keeps one per path string.
+- The interpreter deep-copies the state's JSON each time a state reads its input, a path or a result (some
+  50 times a document): copy.deepcopy's memo and dispatch cost 5-10x the copy of plain data. Its modules
+  copy with :func:`docpipe_local.plain_copy.copy_plain` instead (the same values; anything but plain data
+  still goes to copy.deepcopy).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import sys
 import threading
+import types
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+from docpipe_local.plain_copy import copy_plain
 
 _WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 _LOCK = threading.RLock()
@@ -66,6 +74,25 @@ def parse_each_json_path_once() -> None:
             cached = functools.lru_cache(maxsize=4096)(module.parse)
             cached.docpipe_cached = True
             module.parse = cached
+
+
+_ASL = "moto.stepfunctions.parser.asl."
+_STATE_COPIERS = tuple(_ASL + name for name in (  # moto 5.2.5's interpreter modules that `import copy`
+    "component.common.path.result_path", "component.common.string.string_expression",
+    "component.intrinsic.function.statesfunction.json_manipulation.json_merge", "component.state.exec.execute_state",
+    "component.state.exec.state_map.item_reader.item_reader_decl", "component.state.exec.state_map.iteration.job",
+    "component.state.exec.state_map.result_writer.result_writer_decl", "component.state.exec.state_map.state_map",
+    "component.state.exec.state_parallel.state_parallel", "component.state.exec.state_task.mock_eval_utils",
+    "component.state.exec.state_task.service.state_task_service", "eval.environment", "eval.event.event_manager",
+    "eval.states"))
+
+
+def copy_state_data_plainly() -> None:
+    plain = types.SimpleNamespace(deepcopy=copy_plain, copy=copy.copy)  # what `import copy` gave them
+    for name in _STATE_COPIERS:
+        module = importlib.import_module(name)
+        if getattr(module, "copy", None) is copy:
+            module.copy = plain
 
 
 _TASK_CLIENT_USERS = (  # the modules of moto 5.2.5's interpreter that import boto_client_for by name

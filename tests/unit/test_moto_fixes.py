@@ -10,7 +10,9 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.utils import json_path
 
-from docpipe_local.moto_fixes import parse_each_definition_once, parse_each_json_path_once, reuse_task_clients
+from docpipe_local.moto_fixes import (copy_state_data_plainly, parse_each_definition_once, parse_each_json_path_once,
+                                     reuse_task_clients)
+from docpipe_local.plain_copy import copy_plain
 
 
 def test_a_definition_is_parsed_once_and_its_program_shared():
@@ -48,3 +50,14 @@ def test_a_json_path_is_parsed_once_and_still_applies_to_each_input():
     target = {"x": 1}
     result_path.parse("$.out").update_or_create(target, {"y": 2})
     assert target == {"x": 1, "out": {"y": 2}} and result_path.parse("$.out") is result_path.parse("$.out")
+
+
+def test_the_interpreter_copies_state_data_plainly():
+    from moto.stepfunctions.parser.asl.eval import states
+
+    copy_state_data_plainly()
+    copy_state_data_plainly()  # idempotent
+    assert states.copy.deepcopy is copy_plain
+    data = {"document": {"pages": [1, 2]}}
+    extracted = states.States._extract("$.document", data)
+    assert extracted == {"pages": [1, 2]} and extracted is not data["document"]

@@ -16,7 +16,6 @@ afterwards carries them; they do nothing unless a hub is active.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import random
@@ -30,6 +29,8 @@ from botocore.exceptions import ParamValidationError
 from botocore.handlers import BUILTIN_HANDLERS
 from botocore.response import StreamingBody
 from botocore.validate import ParamValidationDecorator
+
+from ..plain_copy import copy_plain
 
 _PARAMS_KEY = "docpipe_emulator_params"
 
@@ -205,28 +206,9 @@ def _target(event_name: str) -> tuple[str, str] | None:
     return service, operation
 
 
-_SCALARS = (str, int, float, bool, bytes, type(None))
-_SCALAR_TYPES = frozenset(_SCALARS)
-
-
-def _copy_params(value: Any) -> Any:
-    """A copy of request parameters that later handlers (and botocore's serializer) cannot rewrite: dicts
-    and lists are copied, immutable scalars shared, anything else (a stream) deep-copied. copy.deepcopy
-    of a PutVectors request (500 vectors of 1,024 floats) spent most of its time memoizing the floats."""
-    if isinstance(value, dict):
-        return {key: item if type(item) in _SCALARS else _copy_params(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        if set(map(type, value)) <= _SCALAR_TYPES:  # a vector's 1,024 floats: one copy, not a call each
-            return type(value)(value)
-        return type(value)(item if type(item) in _SCALARS else _copy_params(item) for item in value)
-    if type(value) in _SCALARS:
-        return value
-    return copy.deepcopy(value)
-
-
 def _capture_params(params: dict, context: dict, event_name: str, **_: Any) -> None:
     if _target(event_name) is not None:
-        context[_PARAMS_KEY] = _copy_params(params)
+        context[_PARAMS_KEY] = copy_plain(params)  # later handlers cannot rewrite it
 
 
 def _answer(event_name: str, context: dict, **_: Any):

@@ -169,8 +169,10 @@ def _stop_after_index(runtime, arns: list[str], hold: HeldCalls | None = None, h
 
     Summarize is the state after Index: with its calls held, an execution has left Index once its call is
     held (``held_before`` counts the calls held before these executions started), so the wait needs no
-    polling of execution histories (which would compete for the CPU with what is
-    measured); without a hold, the histories are polled every ``poll`` seconds. StopExecution lets a task in
+    polling of execution histories (which would compete for the CPU with what is measured), and asks for
+    the executions' status (one moto call each) only after ``poll`` seconds with no new held call, for
+    those that ended before Summarize (quarantined, failed); without a hold, the histories are polled every
+    ``poll`` seconds. StopExecution lets a task in
     flight finish (the handler runs in the execution's thread) and runs no further state; held Summarize
     calls are then released (answered without running), and the execution threads are joined, so nothing
     is still running when the runtime closes. The measurement is not affected: whatever competed with ingest
@@ -178,11 +180,14 @@ def _stop_after_index(runtime, arns: list[str], hold: HeldCalls | None = None, h
     """
     deadline = time.monotonic() + timeout
     if hold is not None:
-        seen = hold.held
-        while seen - held_before + sum(runtime.describe(arn).status != "RUNNING" for arn in arns) < len(arns):
+        seen, ended = hold.held, 0
+        while seen - held_before + ended < len(arns):
             if time.monotonic() > deadline:
                 raise TimeoutError("some documents never reached the end of Index")
-            seen = hold.wait_for_more(seen, timeout=poll)
+            more = hold.wait_for_more(seen, timeout=poll)
+            if more == seen:  # nothing reached Summarize for a while: count the executions that ended before it
+                ended = sum(runtime.describe(arn).status != "RUNNING" for arn in arns)
+            seen = more
     else:
         pending = list(arns)
         while pending := [arn for arn in pending if not _indexed(runtime, arn)]:

@@ -18,6 +18,9 @@
   50 times a document): copy.deepcopy's memo and dispatch cost 5-10x the copy of plain data. Its modules
   copy with :func:`docpipe_local.plain_copy.copy_plain` instead (the same values; anything but plain data
   still goes to copy.deepcopy).
+- moto re-executes its S3 URL module (``importlib.reload``: file stats and a read, each letting go of the
+  GIL) on every S3 request, to pick up ``MOTO_S3_CUSTOM_ENDPOINTS`` changed at run time. The runtime never
+  changes it, so the module is read once.
 """
 
 from __future__ import annotations
@@ -93,6 +96,17 @@ def copy_state_data_plainly() -> None:
         module = importlib.import_module(name)
         if getattr(module, "copy", None) is copy:
             module.copy = plain
+
+
+def read_s3_urls_once() -> None:
+    from moto.s3 import urls
+    from moto.s3.models import S3Backend
+
+    if not getattr(S3Backend._url_module.fget, "docpipe_cached", False):
+        importlib.reload(urls)  # what moto's property does, once: custom endpoints set by now count
+        loaded = property(lambda self: urls)
+        loaded.fget.docpipe_cached = True
+        S3Backend._url_module = loaded
 
 
 _TASK_CLIENT_USERS = (  # the modules of moto 5.2.5's interpreter that import boto_client_for by name

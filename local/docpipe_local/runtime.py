@@ -22,7 +22,8 @@ from filelock import FileLock, Timeout
 from docpipe_local.emulators.base import EmulatorHub, FaultInjector, parse_faults
 from docpipe_local.lambda_router import LambdaEmulator, environment_of, functions_from_template
 from docpipe_local.moto_fixes import (copy_state_data_plainly, make_dynamodb_writes_atomic,
-                                      parse_each_definition_once, parse_each_json_path_once, reuse_task_clients)
+                                      parse_each_definition_once, parse_each_json_path_once, read_s3_urls_once,
+                                      reuse_task_clients)
 from docpipe_local.paths import data_dir, repo_root
 from docpipe_local.persistence import StateStore
 from docpipe_local.template import ACCOUNT_ID, REGION, Template
@@ -93,6 +94,7 @@ class OfflineRuntime:
         parse_each_definition_once()
         parse_each_json_path_once()
         copy_state_data_plainly()
+        read_s3_urls_once()
         reuse_task_clients()
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         _reset_layer_caches()

@@ -61,3 +61,17 @@ def test_the_interpreter_copies_state_data_plainly():
     data = {"document": {"pages": [1, 2]}}
     extracted = states.States._extract("$.document", data)
     assert extracted == {"pages": [1, 2]} and extracted is not data["document"]
+
+
+def test_s3_urls_are_read_once():
+    from moto.s3 import urls
+    from moto.s3.models import S3Backend, s3_backends
+
+    from docpipe_local.moto_fixes import read_s3_urls_once
+
+    read_s3_urls_once()
+    patched = S3Backend._url_module
+    read_s3_urls_once()  # idempotent
+    assert S3Backend._url_module is patched
+    backend = s3_backends["123456789012"]["aws"]
+    assert backend._url_module is urls and backend.urls  # the same URL table, without a reload per request

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 try:  # the parser re.compile uses; private, so a Python without it simply searches everything
     from re import _constants as _sre
@@ -82,16 +82,28 @@ def _required(items) -> Literals | None:
     return best[1] if best else None
 
 
+_literals_of = lru_cache(maxsize=None)(required_literals)
+
+
+def _lowered(text: str) -> str | None:
+    """``text`` lower-cased where a literal test is exact (an ASCII text, see above); None elsewhere."""
+    return text.lower() if text.isascii() else None
+
+
+def _may_hold(literals: Iterable[str], lowered: str) -> bool:
+    return any(s in lowered for s in literals)
+
+
 class LiteralGate:
     """``pattern.search`` for every pattern and text, skipping the searches that cannot match."""
 
     def __init__(self, patterns: Sequence[re.Pattern]):
         self.patterns = list(patterns)
-        self.literals = [required_literals(pattern) for pattern in self.patterns]
+        self.literals = [_literals_of(pattern) for pattern in self.patterns]
 
     def search(self, texts: Sequence[str]) -> list[list[re.Match | None]]:
         """``[[pattern.search(text) for pattern in patterns] for text in texts]``."""
-        lowered = [text.lower() if text.isascii() else None for text in texts]
+        lowered = [_lowered(text) for text in texts]
         # first over all the texts at once: the literals found anywhere (usually few or none per pattern)
         everything = "\n".join(low for low in lowered if low is not None)
         present = [None if literals is None else [s for s in literals if s in everything]
@@ -106,20 +118,17 @@ class LiteralGate:
                     row[i] = pattern.search(text)
             else:
                 for i, pattern, found in candidates:
-                    if found is None or any(s in low for s in found):
+                    if found is None or _may_hold(found, low):
                         row[i] = pattern.search(text)
             results.append(row)
         return results
 
 
-_literals_of = lru_cache(maxsize=None)(required_literals)
-
-
 def finditer(pattern: re.Pattern, text: str) -> Iterator[re.Match]:
     """``pattern.finditer(text)``; nothing at once when ``text`` cannot hold a match (see above)."""
     literals = _literals_of(pattern)
-    if literals is not None and text.isascii():
-        lowered = text.lower()
-        if not any(s in lowered for s in literals):
+    if literals is not None:
+        lowered = _lowered(text)
+        if lowered is not None and not _may_hold(literals, lowered):
             return iter(())
     return pattern.finditer(text)

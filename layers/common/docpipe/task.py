@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging.lambda_context import build_lambda_context_mo
 from pydantic import BaseModel
 
 from docpipe.models import PipelineResult, PipelineState, StageRecord, Usage, utc_now
-from docpipe.observability import logger, metrics, tracer
+from docpipe.observability import add_metric, log_metrics, logger, tracer
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -39,7 +39,7 @@ def lambda_task(stage: str, input_model: type[M], logic: Callable[[M], StageResu
         started_at, start = utc_now(), time.perf_counter()
         result = logic(payload)
         duration_ms = (time.perf_counter() - start) * 1000
-        metrics.add_metric(name=f"{stage}_ms", unit="Milliseconds", value=duration_ms)
+        add_metric(f"{stage}_ms", "Milliseconds", duration_ms)
         if isinstance(result, PipelineResult):
             logger.info("document finished", extra={"stage": stage, "status": result.status, "doc_id": result.doc_id})
         if not isinstance(result, StageResult):
@@ -58,7 +58,7 @@ def lambda_task(stage: str, input_model: type[M], logic: Callable[[M], StageResu
         return tracer().capture_lambda_handler(run, capture_response=False)
 
     @_lambda_context_keys
-    @metrics.log_metrics
+    @log_metrics
     def handler(event: dict, context: Any) -> dict:
         return traced()(event, context)
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from docpipe.clients import client
-from docpipe.observability import logger, metrics
+from docpipe.observability import add_metric, logger
 from docpipe.settings import get_settings
 
 Action = Literal["scale_to_zero", "delete_endpoint", "keep", "skip"]
@@ -152,7 +152,7 @@ def _variant_dimensions(endpoint: dict) -> list[list[dict]]:
 # --- decisions ---------------------------------------------------------------------------------------------
 def _record(decision: Decision, dry_run: bool) -> Decision:
     """One log line and one metric per decision."""
-    metrics.add_metric(name=f"endpoint_{decision.action}", unit="Count", value=1)
+    add_metric(f"endpoint_{decision.action}", "Count", 1)
     logger.info("endpoint reaper decision", extra={**decision.model_dump(), "dry_run": dry_run})
     return decision
 
@@ -297,7 +297,7 @@ def wake(endpoint_name: str) -> dict[str, Any]:
     arn = sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name,
                                     **({"Tags": record["tags"]} if record["tags"] else {}))["EndpointArn"]
     client("dynamodb").delete_item(TableName=settings.reaper_table, Key={"endpoint_name": {"S": endpoint_name}})
-    metrics.add_metric(name="endpoint_wake", unit="Count", value=1)
+    add_metric("endpoint_wake", "Count", 1)
     logger.info("endpoint woken", extra={"endpoint": endpoint_name, "endpoint_config": config_name,
                                          "recreated_config": recreated_config})
     return {"endpoint_name": endpoint_name, "endpoint_arn": arn, "endpoint_config_name": config_name,

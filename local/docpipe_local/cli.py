@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.live import Live
 from rich.table import Table
 
@@ -163,7 +164,8 @@ def _ask(runtime: OfflineRuntime, args: argparse.Namespace) -> int:
         console.print(f"[dim]({answer['unsupported_sentences_dropped']} sentence(s) of the model's answer left out: "
                       "they named figures or names the documents do not contain)[/]")
     for number, citation in enumerate(answer["citations"], 1):
-        console.print(f"  [{number}] {citation['doc_id']} p.{citation['page']}: [italic]\"{citation['quote']}\"[/]")
+        quote = escape(" ".join(citation["quote"].split()))  # a wrapped sentence on one line; "[" is not markup
+        console.print(f"  [{number}] {citation['doc_id']} p.{citation['page']}: [italic]\"{quote}\"[/]")
     return 0
 
 

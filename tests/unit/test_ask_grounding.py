@@ -1,7 +1,7 @@
 """Ask keeps the model's answer to what the retrieved passages say (docpipe.logic.ask.grounded_answer)."""
 
 from docpipe.faithfulness import keep_faithful
-from docpipe.logic.ask import grounded_answer
+from docpipe.logic.ask import best_quote, grounded_answer, sentence_spans
 
 PASSAGES = [
     "Condition ratings. Deck: 5 (fair), previously 6. Night lane closures run from 6 to 17 October 2025.",
@@ -40,3 +40,37 @@ def test_summaries_keep_their_extractive_fallback():
     source = " ".join(["The bridge deck was resurfaced in 2021 after the winter storms damaged it badly."] * 3)
     text, dropped, extractive = keep_faithful("It was built by Zorgon Industries.", source, fallback_sentences=1)
     assert extractive and dropped == 1 and text.startswith("The bridge deck was resurfaced in 2021")
+
+
+def _sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+def test_a_quote_is_the_whole_sentence_across_a_wrapped_line_and_sits_at_its_offset():
+    passage = ("Harbor Bridge (PM-0417)\nBiennial Inspection Report\n"
+               "The main span is a steel tied arch of 186 m; the approaches are\n"
+               "prestressed concrete girders. Ratings follow.\nDeck | 5 | fair\nPiers | 6 | good")
+    quote, offset = best_quote(passage, "How long is the main span?", "")
+    assert quote == "The main span is a steel tied arch of 186 m; the approaches are\nprestressed concrete girders."
+    assert passage[offset:offset + len(quote)] == quote
+    assert best_quote(passage, "What is the rating of the piers?", "")[0] == "Piers | 6 | good"
+
+
+def test_sentences_end_at_sentence_ends_and_at_line_breaks_that_do_not_wrap_a_sentence():
+    # a line break before a capital (a heading, the next sentence), after a sentence end or a colon, or
+    # between table rows ends a sentence; one inside a statement does not
+    assert _sentences("Harbor Bridge (PM-0417)\nBiennial Inspection Report") == [
+        "Harbor Bridge (PM-0417)", "Biennial Inspection Report"]
+    assert _sentences("It ended.\nthen it began") == ["It ended.", "then it began"]
+    assert _sentences("The work includes:\n- repainting") == ["The work includes:", "- repainting"]
+    assert _sentences("Deck | 5 | fair\n2021 | 6 | good") == ["Deck | 5 | fair", "2021 | 6 | good"]
+    assert _sentences("Their estimated cost totals\n$9,098,000 in all.") == [
+        "Their estimated cost totals\n$9,098,000 in all."]
+    # a list number is not a sentence
+    assert _sentences("4. Findings\nA crack. B. Deck is fair.") == ["4. Findings", "A crack.", "B. Deck is fair."]
+
+
+def test_the_extractive_answer_reads_a_wrapped_sentence_on_one_line():
+    passages = ["Lane closures run at night from 6 to\n17 October 2025, and the ramp stays open."]
+    grounded, _, extractive = grounded_answer("On May 3, 1999.", passages, "When do the lane closures run?")
+    assert extractive and grounded == "Lane closures run at night from 6 to 17 October 2025, and the ramp stays open."

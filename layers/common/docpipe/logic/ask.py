@@ -15,6 +15,7 @@ import re
 from pydantic import BaseModel, Field
 
 from docpipe import vectors
+from docpipe.chunking import is_table_line
 from docpipe.clients import client
 from docpipe.embeddings import embed_texts
 from docpipe.faithfulness import keep_faithful
@@ -23,7 +24,8 @@ from docpipe.settings import get_settings
 
 NOT_FOUND = "I could not find anything about that in the indexed documents."
 _WORD = re.compile(r"[\w$%.,/-]+", re.UNICODE)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_BREAK = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")  # after a sentence end, or at a line break
+_ENUMERATOR = re.compile(r"(?:\d{1,3}(?:\.\d{1,3})*|[A-Za-z]|[IVXLC]{1,6})\.")  # "4." of "4. Findings"
 _STOP = frozenset("a an and are as at be by for from has have how in is it its of on or that the this to was "
                   "were what when where which who why will with does did do".split())
 
@@ -60,18 +62,42 @@ def _terms(text: str) -> set[str]:
     return {w.strip(".,").lower() for w in _WORD.findall(text) if w.strip(".,").lower() not in _STOP and len(w) > 1}
 
 
+def sentence_spans(passage: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of a passage. A sentence end or a line break ends one, except a wrapped
+    line: a single line break after no sentence end (. ! ? :), before no upper-case letter, between two lines
+    that are not table rows (extracted pages break lines mid-sentence; a quote cut there stops mid-statement,
+    as "Their estimated cost totals" before "$9,098,000"). A list number ("4." of "4. Findings") ends nothing."""
+    spans, start = [], 0
+    for gap in _BREAK.finditer(passage):
+        wrapped = (gap.group().count("\n") == 1 and not passage[gap.end():gap.end() + 1].isupper()
+                   and passage[gap.start() - 1:gap.start()] not in (".", "!", "?", ":")
+                   and not is_table_line(passage[passage.rfind("\n", 0, gap.start()) + 1:gap.start()])
+                   and not is_table_line(passage[gap.end():_line_end(passage, gap.end())]))
+        if not wrapped and not _ENUMERATOR.fullmatch(passage, start, gap.start()):
+            if gap.start() > start:
+                spans.append((start, gap.start()))
+            start = gap.end()
+    if start < len(passage):
+        spans.append((start, len(passage)))
+    return spans
+
+
+def _line_end(text: str, position: int) -> int:
+    end = text.find("\n", position)
+    return len(text) if end < 0 else end
+
+
 def best_quote(passage: str, question: str, answer: str) -> tuple[str, int]:
-    """The passage sentence sharing most terms with the answer (then the question), and its offset."""
+    """The passage sentence sharing most terms with the answer (then the question), and its offset; the
+    quote is the passage's own text (a wrapped sentence keeps its line break)."""
     wanted_answer, wanted_question = _terms(answer), _terms(question)
-    best, best_score, best_offset, offset = passage, (-1, -1), 0, 0
-    for sentence in _SENTENCE.split(passage):
-        found = passage.find(sentence, offset)
-        offset = found + len(sentence) if found >= 0 else offset
-        terms = _terms(sentence)
+    best, best_score = (0, len(passage)), (-1, -1)
+    for start, end in sentence_spans(passage):
+        terms = _terms(passage[start:end])
         score = (len(terms & wanted_answer), len(terms & wanted_question))
-        if sentence.strip() and score > best_score:
-            best, best_score, best_offset = sentence.strip(), score, max(found, 0)
-    return best, best_offset
+        if score > best_score:
+            best, best_score = (start, end), score
+    return passage[best[0]:best[1]], best[0]
 
 
 def grounded_answer(answer: str, passages: list[str], question: str) -> tuple[str, int, bool]:
@@ -80,7 +106,7 @@ def grounded_answer(answer: str, passages: list[str], question: str) -> tuple[st
     wanted = _terms(question)
 
     def best_sentence() -> str:
-        quotes = [best_quote(passage, question, "")[0] for passage in passages]
+        quotes = [" ".join(best_quote(passage, question, "")[0].split()) for passage in passages]
         return max(quotes, key=lambda quote: len(_terms(quote) & wanted))  # max keeps the first on a tie
 
     return keep_faithful(answer, "\n\n".join(passages), fallback=best_sentence)

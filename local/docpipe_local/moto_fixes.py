@@ -31,6 +31,7 @@ import importlib
 import sys
 import threading
 import types
+from typing import Callable
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -56,14 +57,18 @@ def make_dynamodb_writes_atomic() -> None:
         setattr(DynamoDBBackend, name, locked)
 
 
-def parse_each_definition_once() -> None:
-    parse = AmazonStateLanguageParser.parse
+def _memoized(parse: Callable, maxsize: int) -> Callable:
+    """``parse`` with an LRU cache (a parse function memoized here before, as it is)."""
     if getattr(parse, "docpipe_cached", False):
-        return
-    # CreateStateMachine's validation parses first, so executions find the program parsed
-    cached = functools.lru_cache(maxsize=64)(parse)
+        return parse
+    cached = functools.lru_cache(maxsize=maxsize)(parse)
     cached.docpipe_cached = True
-    AmazonStateLanguageParser.parse = staticmethod(cached)
+    return cached
+
+
+def parse_each_definition_once() -> None:
+    # CreateStateMachine's validation parses first, so executions find the program parsed
+    AmazonStateLanguageParser.parse = staticmethod(_memoized(AmazonStateLanguageParser.parse, 64))
 
 
 _JSON_PATH_USERS = ("moto.stepfunctions.parser.asl.utils.json_path",  # extract_json (jsonpath_ng.ext)
@@ -73,10 +78,7 @@ _JSON_PATH_USERS = ("moto.stepfunctions.parser.asl.utils.json_path",  # extract_
 def parse_each_json_path_once() -> None:
     for name in _JSON_PATH_USERS:
         module = importlib.import_module(name)
-        if not getattr(module.parse, "docpipe_cached", False):
-            cached = functools.lru_cache(maxsize=4096)(module.parse)
-            cached.docpipe_cached = True
-            module.parse = cached
+        module.parse = _memoized(module.parse, 4096)
 
 
 _ASL = "moto.stepfunctions.parser.asl."

@@ -383,7 +383,7 @@ class MicroBatcher(Generic[T, R]):
             self._pending.append(slot)
             if not self._forming and self._running < self.max_inflight:
                 self._forming = slot.lead = True
-            elif self._forming and self._batch_full():
+            elif self._forming and self._full(self._pick()):
                 self._cond.notify_all()  # the leader stops waiting: its batch is full
         if not slot.lead:
             slot.event.wait()
@@ -406,12 +406,14 @@ class MicroBatcher(Generic[T, R]):
         try:
             with self._cond:
                 deadline = time.monotonic() + self.max_wait_s
-                while not self._batch_full():
+                picked = self._pick()
+                while not self._full(picked):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-                batch = self._take()
+                    picked = self._pick()
+                batch = self._take(picked)
                 self._forming, taken = False, True
                 self._running += 1
                 self.batches += 1
@@ -448,12 +450,11 @@ class MicroBatcher(Generic[T, R]):
                 longest = max(longest, sizes[position])
         return sorted(chosen)
 
-    def _batch_full(self) -> bool:
-        return len(self._pending) >= self.max_batch or (
-            self._size is not None and len(self._pick()) < len(self._pending))
+    def _full(self, picked: list[int]) -> bool:
+        """Under the lock: whether the batch that ``picked`` makes is full (it leaves a queued item out)."""
+        return len(self._pending) >= self.max_batch or len(picked) < len(self._pending)
 
-    def _take(self) -> list[_Slot]:
-        picked = self._pick()
+    def _take(self, picked: list[int]) -> list[_Slot]:
         batch = [self._pending[position] for position in picked]
         for position in reversed(picked):
             del self._pending[position]

@@ -8,11 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
+from docpipe.logic.ask import AskRequest
 from docpipe_local import batch_cli, endpoints_cli, finetune_cli
 from docpipe_local.documents import DocumentSession, Report, Tracked, expand
 from docpipe_local.runtime import OfflineRuntime
@@ -43,6 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     batch_cli.add_parsers(commands)
     finetune_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "ask":  # a bad question is refused before the runtime starts
+        try:
+            args.request = AskRequest(question=args.question, top_k=args.top_k, doc_id=args.doc)
+        except ValidationError as err:
+            for problem in err.errors():
+                print(f"docpipe ask: {_ASK_OPTIONS[problem['loc'][0]]}: {problem['msg']}", file=sys.stderr)
+            return 2
     try:
         with OfflineRuntime(faults=args.faults) as runtime:
             console = Console(stderr=True)
@@ -148,10 +157,12 @@ def _summary(reports: list[Report]) -> Table:
     return table
 
 
+_ASK_OPTIONS = {"question": "the question", "top_k": "--top-k", "doc_id": "--doc"}
+
+
 def _ask(runtime: OfflineRuntime, args: argparse.Namespace) -> int:
     """Invoke the Ask function as its function URL would, and show the answer with its citations."""
-    request = {"question": args.question, "top_k": args.top_k, **({"doc_id": args.doc} if args.doc else {})}
-    answer = runtime.invoke("AskFunction", request)
+    answer = runtime.invoke("AskFunction", args.request.model_dump(exclude_none=True))
     if args.json:
         print(json.dumps(answer))
         return 0

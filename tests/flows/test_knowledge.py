@@ -96,6 +96,15 @@ def test_ask_within_one_document_and_saying_so_when_nothing_is_relevant(offline,
     assert scoped["citations"] and {c["doc_id"] for c in scoped["citations"]} == {doc_id}
 
 
+def test_ask_names_a_document_that_is_not_indexed(offline, indexed):
+    from docpipe.logic.ask import DOCUMENT_NOT_INDEXED
+
+    converse_calls = offline.runtime.hub.count("bedrock-runtime", "Converse")
+    answer = offline.runtime.invoke("AskFunction", {"question": "Who manages the program?", "doc_id": "no-such-doc"})
+    assert answer["found"] is False and answer["answer"] == DOCUMENT_NOT_INDEXED.format(doc_id="no-such-doc")
+    assert offline.runtime.hub.count("bedrock-runtime", "Converse") == converse_calls
+
+
 def test_ask_through_its_function_url_rejects_bad_requests(offline, indexed):
     event = {"requestContext": {"http": {"method": "POST"}}, "body": json.dumps({"question": ""})}
     response = offline.runtime.invoke("AskFunction", event)

@@ -3,7 +3,8 @@
 Embed the question, query S3 Vectors (optionally within one document), keep the passages close enough to
 matter, and let Bedrock Converse answer from those passages only (behind the guardrail when one is set).
 Each citation quotes the sentence of its passage that best supports the answer. When nothing relevant is
-found, the answer says so and no model is called. An answer sentence with a number or a name that no
+found, the answer says so and no model is called (and says that nothing is indexed, when the index or the
+document holds no vector at all). An answer sentence with a number or a name that no
 passage contains is dropped (small models invent figures); if none is left, the answer is the passage
 sentence that best answers the question.
 """
@@ -23,6 +24,8 @@ from docpipe.prompts import prompt
 from docpipe.settings import get_settings
 
 NOT_FOUND = "I could not find anything about that in the indexed documents."
+NOTHING_INDEXED = "No documents are indexed yet: there is nothing to answer from."
+DOCUMENT_NOT_INDEXED = "Document {doc_id} is not indexed: there is nothing to answer from."
 _WORD = re.compile(r"[\w$%.,/-]+", re.UNICODE)
 _BREAK = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")  # after a sentence end, or at a line break
 _ENUMERATOR = re.compile(r"(?:\d{1,3}(?:\.\d{1,3})*|[A-Za-z]|[IVXLC]{1,6})\.")  # "4." of "4. Findings"
@@ -116,6 +119,9 @@ def answer_question(request: AskRequest) -> AskAnswer:
     settings = get_settings()
     question_vector = embed_texts([request.question], use_cache=False).vectors[0]
     hits = vectors.query(question_vector, request.top_k, request.doc_id)
+    if not hits:  # the index (or the document) holds no vector at all: not the same as nothing relevant
+        empty = DOCUMENT_NOT_INDEXED.format(doc_id=request.doc_id) if request.doc_id else NOTHING_INDEXED
+        return AskAnswer(question=request.question, answer=empty, found=False)
     relevant = [hit for hit in hits if hit.get("distance", 1.0) <= settings.ask_max_distance]
     if not relevant:
         return AskAnswer(question=request.question, answer=NOT_FOUND, found=False)

@@ -170,10 +170,10 @@ def _ask(runtime: OfflineRuntime, args: argparse.Namespace) -> int:
     console.print(answer["answer"], markup=False)
     if answer.get("extractive"):
         console.print("[dim](quoted from the documents: the model's answer named figures or names they do not "
-                      "contain)[/]")
+                      "contain, or not the figure asked for)[/]")
     elif answer.get("unsupported_sentences_dropped"):
         console.print(f"[dim]({answer['unsupported_sentences_dropped']} sentence(s) of the model's answer left out: "
-                      "they named figures or names the documents do not contain)[/]")
+                      "they named figures or names the documents do not contain, or misread a figure)[/]")
     for number, citation in enumerate(answer["citations"], 1):
         quote = escape(" ".join(citation["quote"].split()))  # a wrapped sentence on one line; "[" is not markup
         console.print(f"  [{number}] {citation['doc_id']} p.{citation['page']}: [italic]\"{quote}\"[/]")

@@ -74,6 +74,16 @@ def test_retrieval_hit_at_3_on_the_shipped_question_set(offline, indexed):
     assert hit_at_3 >= 0.8
 
 
+def test_answers_give_the_expected_figure_on_the_shipped_question_set(offline, indexed):
+    # the local model alone got 6 of these 12 right (it misreads and misplaces figures); grounding the
+    # answer in the passages (docpipe.logic.ask_grounding) brought it to 11
+    questions = [json.loads(line) for line in (ROOT / "tests/data/questions.jsonl").read_text().splitlines()]
+    right = [item["question"] for item in questions
+             if item["answer"] in offline.runtime.invoke("AskFunction", {"question": item["question"]})["answer"]]
+    print(f"answers with the expected figure: {len(right)} of {len(questions)}")
+    assert len(right) >= 0.8 * len(questions), sorted(set(q["question"] for q in questions) - set(right))
+
+
 def test_ask_cites_text_that_contains_the_answer(offline, indexed):
     answer = offline.runtime.invoke("AskFunction", {"question": "What will replacing the four bearings at Pier 2 cost?"})
     assert answer["found"] and answer["answer"]

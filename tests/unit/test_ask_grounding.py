@@ -1,7 +1,7 @@
-"""Ask keeps the model's answer to what the retrieved passages say (docpipe.logic.ask.grounded_answer)."""
+"""Ask keeps the model's answer to what the retrieved passages say (docpipe.logic.ask_grounding)."""
 
 from docpipe.faithfulness import keep_faithful
-from docpipe.logic.ask import best_quote, grounded_answer, sentence_spans
+from docpipe.logic.ask_grounding import best_quote, figures, grounded_answer, sentence_spans, terms
 
 PASSAGES = [
     "Condition ratings. Deck: 5 (fair), previously 6. Night lane closures run from 6 to 17 October 2025.",
@@ -53,7 +53,7 @@ def test_a_quote_is_the_whole_sentence_across_a_wrapped_line_and_sits_at_its_off
     quote, offset = best_quote(passage, "How long is the main span?", "")
     assert quote == "The main span is a steel tied arch of 186 m; the approaches are\nprestressed concrete girders."
     assert passage[offset:offset + len(quote)] == quote
-    assert best_quote(passage, "What is the rating of the piers?", "")[0] == "Piers | 6 | good"
+    assert best_quote(passage, "What state are the piers in?", "")[0] == "Piers | 6 | good"
 
 
 def test_sentences_end_at_sentence_ends_and_at_line_breaks_that_do_not_wrap_a_sentence():
@@ -74,3 +74,53 @@ def test_the_extractive_answer_reads_a_wrapped_sentence_on_one_line():
     passages = ["Lane closures run at night from 6 to\n17 October 2025, and the ramp stays open."]
     grounded, _, extractive = grounded_answer("On May 3, 1999.", passages, "When do the lane closures run?")
     assert extractive and grounded == "Lane closures run at night from 6 to 17 October 2025, and the ramp stays open."
+
+
+REPORT = [  # passages as the index returns them: lines wrapped as on the page
+    "The bridge carries an average of 31,400 vehicles a day, of which 6 percent are trucks. It is\n"
+    "the only crossing of the channel.",
+    "The city has applied for a state Bridge Investment Program grant of $4,200,000. The\n"
+    "remaining $4,898,000 would come from the city capital fund.",
+    "Costs are 2025 estimates and include a 15 percent contingency.\n"
+    "They exclude the inspection fee of $186,500 under contract PW-2025-117.",
+    "F-1 Crack-arrest holes, floor beam FB-14 Oct 2025 (done) $48,000\n"
+    "F-2 Replace four bearings at Pier 2 Mar - Jun 2026 $1,350,000",
+]
+
+
+def test_a_figure_read_as_the_other_kind_is_dropped():
+    # "6 percent" of the trucks is not 6 vehicles
+    grounded, dropped, extractive = grounded_answer(
+        "The bridge has 6 vehicles crossing it each day.", REPORT, "How many vehicles cross the bridge each day?")
+    assert (dropped, extractive) == (1, True)
+    assert grounded == "The bridge carries an average of 31,400 vehicles a day, of which 6 percent are trucks."
+
+
+def test_a_figure_from_a_sentence_about_something_else_is_not_the_answer():
+    grounded, _, extractive = grounded_answer(
+        "The fee for the inspection contract is $4,200,000.", REPORT, "What is the fee for the inspection contract?")
+    assert extractive and grounded == "They exclude the inspection fee of $186,500 under contract PW-2025-117."
+
+
+def test_a_figure_question_answered_without_a_figure_gets_the_passage_that_has_it():
+    # "Pier 2" is the question's own figure, not an answer to "what will it cost"
+    grounded, dropped, extractive = grounded_answer(
+        "The work will replace the four bearings at Pier 2.", REPORT, "What will replacing the four bearings at Pier 2 cost?")
+    assert (dropped, extractive) == (1, True)
+    assert grounded == "F-2 Replace four bearings at Pier 2 Mar - Jun 2026 $1,350,000"
+
+
+def test_a_figure_taken_from_the_right_sentence_is_kept():
+    answer = "The state grant is $4,200,000."
+    assert grounded_answer(answer, REPORT, "How large is the state Bridge Investment Program grant?") == (
+        answer, 0, False)
+    # and a question that asks for no figure is not held to one
+    assert grounded_answer("The city applied for a state grant.", REPORT, "Who applied for the grant?") == (
+        "The city applied for a state grant.", 0, False)
+
+
+def test_terms_match_across_word_forms():
+    assert terms("replacing delaminated bearings opened") == terms("replace delamination bearing open")
+    assert figures("6 percent of 31,400 on 2025-09-19 (15%)") == {
+        ("6", True), ("31,400", False), ("2025-09-19", False), ("2025", False), ("09", False), ("19", False),
+        ("15", True)}

@@ -1,7 +1,8 @@
-"""Ask keeps the model's answer to what the retrieved passages say (docpipe.logic.ask_grounding)."""
+"""Ask keeps the model's answer to what the retrieved passages say (docpipe.logic.ask_grounding), and summaries
+keep to their source (docpipe.faithfulness)."""
 
-from docpipe.faithfulness import keep_faithful
-from docpipe.logic.ask_grounding import best_quote, figures, grounded_answer, sentence_spans, terms
+from docpipe.faithfulness import figures, keep_faithful
+from docpipe.logic.ask_grounding import best_quote, grounded_answer, sentence_spans, terms
 
 PASSAGES = [
     "Condition ratings. Deck: 5 (fair), previously 6. Night lane closures run from 6 to 17 October 2025.",
@@ -34,6 +35,13 @@ def test_with_nothing_supported_the_best_passage_sentence_answers():
     closest_first = ["The lane has since reopened. Traffic is normal.", *PASSAGES]
     assert grounded_answer("On September 20, 2027.", closest_first, "When will the lane closures happen?")[0] == \
         "Night lane closures run from 6 to 17 October 2025."
+
+
+def test_a_figure_of_the_other_kind_is_not_in_the_source():
+    source = "The bridge carries 31,400 vehicles a day, of which 6 percent are trucks. A 15% contingency is included."
+    assert keep_faithful("About 6 percent are trucks. The contingency is 15 percent.", source)[1] == 0
+    assert keep_faithful("The bridge carries 31,400 vehicles. Only 6 vehicles are trucks.", source)[:2] == (
+        "The bridge carries 31,400 vehicles.", 1)
 
 
 def test_summaries_keep_their_extractive_fallback():

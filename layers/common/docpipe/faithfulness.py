@@ -1,8 +1,9 @@
 """Keep generated text to what the source says: every number and name in it must appear there.
 
 Small models invent figures. A sentence whose numbers (whole numbers of the source: "20" is not found in
-"2027") or capitalized names are not in the source is dropped; if nothing survives, a fallback drawn from the
-source itself is used (for summaries, the source's most central sentences).
+"2027"; of the same kind: "6 vehicles" is not found in "6 percent") or capitalized names are not in the
+source is dropped; if nothing survives, a fallback drawn from the source itself is used (for summaries, the
+source's most central sentences).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import Counter
 from typing import Callable
 
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[{])")
-_NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
+_FIGURE = re.compile(r"(\d+(?:[.,:/-]\d+)*)(\s*(?:%|percent\b|per\s+cent\b))?", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][\w'&-]*[A-Za-z0-9]\b|\{[A-Z_]+\}")
 _WORD = re.compile(r"[a-z][a-z'-]{2,}")
 _COMMON = frozenset("the this that these those there their they it its a an and but or in on at of to for with "
@@ -25,9 +26,19 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCES.split(" ".join(text.split())) if s.strip()]
 
 
-def unsupported(sentence: str, source: str, source_words: set[str], source_numbers: set[str]) -> list[str]:
+def figures(text: str) -> set[tuple[str, bool]]:
+    """(number, is a percentage) for each figure of ``text``; dates and times also by their parts ("2025" is in
+    "2025-10-06"), grouped digits not ("350" is not in "1,350,000")."""
+    found = set()
+    for match in _FIGURE.finditer(text):
+        percent = bool(match.group(2))
+        found |= {(part, percent) for part in {match.group(1), *re.split(r"[:/-]", match.group(1))}}
+    return found
+
+
+def unsupported(sentence: str, source: str, source_words: set[str], source_figures: set[tuple[str, bool]]) -> list[str]:
     """The numbers and names of `sentence` that the source does not contain."""
-    missing = [n for n in _NUMBER.findall(sentence) if n not in source_numbers]
+    missing = [number for number, percent in figures(sentence) if (number, percent) not in source_figures]
     for name in _NAME.findall(sentence):
         if name.startswith("{"):
             if name not in source:
@@ -42,15 +53,12 @@ def keep_faithful(summary: str, source: str, fallback_sentences: int = 3,
     """(text, sentences dropped, fallback used); the fallback is ``fallback()`` if given, else an
     extractive summary of ``fallback_sentences`` sentences."""
     source_words = {w.lower() for w in re.findall(r"[\w'&-]+", source)}
-    numbers = _NUMBER.findall(source)
-    # dates and times count by their parts too ("2025" is in "2025-10-06"), grouped digits do not ("350" is
-    # not in "1,350,000")
-    source_numbers = set(numbers) | {part for n in numbers for part in re.split(r"[:/-]", n)}
+    source_figures = figures(source)
     kept, dropped = [], 0
     for sentence in sentences(summary):
         if sentence in kept:  # small models repeat themselves
             continue
-        if unsupported(sentence, source, source_words, source_numbers):
+        if unsupported(sentence, source, source_words, source_figures):
             dropped += 1
         else:
             kept.append(sentence)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from docpipe.chunking import is_table_line
-from docpipe.faithfulness import keep_faithful, sentences
+from docpipe.faithfulness import figures, keep_faithful, sentences
 
 _BREAK = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")  # after a sentence end, or at a line break
 _ENUMERATOR = re.compile(r"(?:\d{1,3}(?:\.\d{1,3})*|[A-Za-z]|[IVXLC]{1,6})\.")  # "4." of "4. Findings"
@@ -27,7 +27,6 @@ _WORD = re.compile(r"[\w$%.,/-]+", re.UNICODE)
 _STOP = frozenset("a an and are as at be by for from has have how in is it its of on or that the this to was "
                   "were what when where which who why will with does did do out many much".split())
 _SUFFIXES = ("ations", "ation", "ions", "ion", "ings", "ing", "ed", "es", "s", "e")
-_FIGURE = re.compile(r"(\d+(?:[.,:/-]\d+)*)(\s*(?:%|percent\b|per\s+cent\b))?", re.IGNORECASE)
 _ASKS_FOR_FIGURE = re.compile(
     r"\b(?:how\s+(?:many|much|long|wide|deep|high|tall|large|big|heavy|old|far|often|thick|soon)|"
     r"what\s+(?:share|percentage|percent|proportion|fraction|year|date|amount|size|length|width|depth|height|"
@@ -46,16 +45,6 @@ def terms(text: str) -> set[str]:
                 word = word[:-len(suffix)]
                 break
         found.add(word[:6])
-    return found
-
-
-def figures(text: str) -> set[tuple[str, bool]]:
-    """(number, is a percentage) for each figure of ``text``; dates and times also by their parts ("19" is
-    in "2025-09-19", as for keep_faithful)."""
-    found = set()
-    for match in _FIGURE.finditer(text):
-        percent = bool(match.group(2))
-        found |= {(part, percent) for part in {match.group(1), *re.split(r"[:/-]", match.group(1))}}
     return found
 
 
@@ -138,10 +127,6 @@ def grounded_answer(answer: str, passages: list[str], question: str) -> tuple[st
     """(answer, sentences dropped, extractive): see the module docstring."""
     context = _Passages(passages, question)
     text, dropped, extractive = keep_faithful(answer, "\n\n".join(passages), fallback=context.best_sentence)
-    if extractive:
-        return text, dropped, True
-    said = sentences(text)
-    kept = [sentence for sentence in said if all(context.support(figure) >= 0 for figure in figures(sentence))]
-    if kept and context.answers_the_figure(" ".join(kept)):
-        return " ".join(kept), dropped + len(said) - len(kept), False
-    return context.best_sentence(), dropped + len(said), True  # none of what the model said is kept
+    if extractive or context.answers_the_figure(text):
+        return text, dropped, extractive
+    return context.best_sentence(), dropped + len(sentences(text)), True  # none of what the model said is kept

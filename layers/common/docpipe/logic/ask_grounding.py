@@ -110,14 +110,14 @@ class _Passages:
     def best_sentence(self) -> str:
         """The sentence most about the question (one with a figure first, where one is asked for)."""
         def score(index: int) -> tuple[int, int]:
-            return (bool(self.figures[index]) if self.figure_asked else 0, self.about[index])
+            return (bool(self.figures[index] - self.named) if self.figure_asked else 0, self.about[index])
 
         return self.sentences[max(range(len(self.sentences)), key=score)] if self.sentences else ""
 
     def answers_the_figure(self, answer: str) -> bool:
         """Where a figure is asked for: the answer gives one from a sentence as much about the question as
         any passage sentence with a figure."""
-        most = max((about for about, held in zip(self.about, self.figures) if held), default=0)
+        most = max((about for about, held in zip(self.about, self.figures) if held - self.named), default=0)
         if not self.figure_asked or most == 0:
             return True
         return max((self.support(figure) for figure in figures(answer) - self.named), default=-1) >= most

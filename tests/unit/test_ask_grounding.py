@@ -44,6 +44,13 @@ def test_a_figure_of_the_other_kind_is_not_in_the_source():
         "The bridge carries 31,400 vehicles.", 1)
 
 
+def test_a_spelled_out_number_must_be_in_the_source_either_way():
+    source = "All four bearings are frozen. The work takes 3 months."
+    assert keep_faithful("Four bearings are frozen. It takes three months.", source)[1] == 0
+    assert keep_faithful("Five bearings are frozen. It takes 3 months.", source)[:2] == ("It takes 3 months.", 1)
+    assert keep_faithful("One of the bearings is frozen.", source)[1] == 0  # "one" is not read as a figure
+
+
 def test_summaries_keep_their_extractive_fallback():
     source = " ".join(["The bridge deck was resurfaced in 2021 after the winter storms damaged it badly."] * 3)
     text, dropped, extractive = keep_faithful("It was built by Zorgon Industries.", source, fallback_sentences=1)

@@ -1,8 +1,8 @@
 """Keep generated text to what the source says: every number and name in it must appear there.
 
 Small models invent figures. A sentence whose numbers (whole numbers of the source: "20" is not found in
-"2027"; of the same kind: "6 vehicles" is not found in "6 percent") or capitalized names are not in the
-source is dropped; if nothing survives, a fallback drawn from the source itself is used (for summaries, the
+"2027"; of the same kind: "6 vehicles" is not found in "6 percent"; spelled out, "five" is found as "five"
+or "5") or capitalized names are not in the source is dropped; if nothing survives, a fallback drawn from the source itself is used (for summaries, the
 source's most central sentences).
 """
 
@@ -14,12 +14,19 @@ from typing import Callable
 
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[{])")
 _FIGURE = re.compile(r"(\d+(?:[.,:/-]\d+)*)(\s*(?:%|percent\b|per\s+cent\b))?", re.IGNORECASE)
+# spelled-out numbers a model may write for a figure ("one" is left out: "one of", "no one")
+_NUMBER_WORDS = {word: str(value) for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split()) if value > 1}
+_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+                      "eighty": "80", "ninety": "90", "hundred": "100"})
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][\w'&-]*[A-Za-z0-9]\b|\{[A-Z_]+\}")
 _WORD = re.compile(r"[a-z][a-z'-]{2,}")
 _COMMON = frozenset("the this that these those there their they it its a an and but or in on at of to for with "
                     "from by as is are was were be been has have had will would can could should may might "
                     "not no yes also each every all any some more most other such than then when where which "
-                    "who whom whose what why how if into over under after before about".split())
+                    "who whom whose what why how if into over under after before about one".split())
 
 
 def sentences(text: str) -> list[str]:
@@ -39,6 +46,9 @@ def figures(text: str) -> set[tuple[str, bool]]:
 def unsupported(sentence: str, source: str, source_words: set[str], source_figures: set[tuple[str, bool]]) -> list[str]:
     """The numbers and names of `sentence` that the source does not contain."""
     missing = [number for number, percent in figures(sentence) if (number, percent) not in source_figures]
+    # a spelled-out number counts as found where the source writes it either way ("four" or "4")
+    missing += [word for word in _NUMBER_WORD.findall(sentence)
+                if word.lower() not in source_words and (_NUMBER_WORDS[word.lower()], False) not in source_figures]
     for name in _NAME.findall(sentence):
         if name.startswith("{"):
             if name not in source:

@@ -51,6 +51,15 @@ def test_a_spelled_out_number_must_be_in_the_source_either_way():
     assert keep_faithful("One of the bearings is frozen.", source)[1] == 0  # "one" is not read as a figure
 
 
+def test_a_sentence_that_says_nothing_new_is_left_out():
+    source = "The Harbor Bridge report describes the bridge in 4 pages with photographs. The deck is rated 5, previously 6."
+    text, dropped, _ = keep_faithful(
+        "The Harbor Bridge report describes the bridge in 4 pages with photographs. The deck is rated 5. "
+        "The report describes the bridge with photographs. The deck was rated 6 previously.", source)
+    assert text == ("The Harbor Bridge report describes the bridge in 4 pages with photographs. The deck is rated 5. "
+                    "The deck was rated 6 previously.") and dropped == 0
+
+
 def test_summaries_keep_their_extractive_fallback():
     source = " ".join(["The bridge deck was resurfaced in 2021 after the winter storms damaged it badly."] * 3)
     text, dropped, extractive = keep_faithful("It was built by Zorgon Industries.", source, fallback_sentences=1)

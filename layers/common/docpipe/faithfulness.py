@@ -66,7 +66,7 @@ def keep_faithful(summary: str, source: str, fallback_sentences: int = 3,
     source_figures = figures(source)
     kept, dropped = [], 0
     for sentence in sentences(summary):
-        if sentence in kept:  # small models repeat themselves
+        if any(_says_nothing_new(sentence, earlier) for earlier in kept):  # small models repeat themselves
             continue
         if unsupported(sentence, source, source_words, source_figures):
             dropped += 1
@@ -75,6 +75,15 @@ def keep_faithful(summary: str, source: str, fallback_sentences: int = 3,
     if kept:
         return " ".join(kept), dropped, False
     return (fallback() if fallback else extractive_summary(source, fallback_sentences)), dropped, True
+
+
+def _content(sentence: str) -> set[str]:
+    return {w for w in _WORD.findall(sentence.lower()) if w not in _COMMON} | {n for n, _ in figures(sentence)}
+
+
+def _says_nothing_new(sentence: str, earlier: str) -> bool:
+    """Every content word and number of ``sentence`` is in ``earlier`` (a repeat, whole or shortened)."""
+    return _content(sentence) <= _content(earlier)
 
 
 def extractive_summary(source: str, count: int = 3) -> str:

@@ -52,7 +52,8 @@ def test_a_spelled_out_number_must_be_in_the_source_either_way():
 
 
 def test_a_sentence_that_says_nothing_new_is_left_out():
-    source = "The Harbor Bridge report describes the bridge in 4 pages with photographs. The deck is rated 5, previously 6."
+    source = ("The Harbor Bridge report describes the bridge in 4 pages with photographs. "
+              "The deck is rated 5, previously 6.")
     text, dropped, _ = keep_faithful(
         "The Harbor Bridge report describes the bridge in 4 pages with photographs. The deck is rated 5. "
         "The report describes the bridge with photographs. The deck was rated 6 previously.", source)
@@ -129,7 +130,8 @@ def test_a_figure_from_a_sentence_about_something_else_is_not_the_answer():
 def test_a_figure_question_answered_without_a_figure_gets_the_passage_that_has_it():
     # "Pier 2" is the question's own figure, not an answer to "what will it cost"
     grounded, dropped, extractive = grounded_answer(
-        "The work will replace the four bearings at Pier 2.", REPORT, "What will replacing the four bearings at Pier 2 cost?")
+        "The work will replace the four bearings at Pier 2.", REPORT,
+        "What will replacing the four bearings at Pier 2 cost?")
     assert (dropped, extractive) == (1, True)
     assert grounded == "F-2 Replace four bearings at Pier 2 Mar - Jun 2026 $1,350,000"
 

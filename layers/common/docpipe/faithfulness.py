@@ -2,8 +2,8 @@
 
 Small models invent figures. A sentence whose numbers (whole numbers of the source: "20" is not found in
 "2027"; of the same kind: "6 vehicles" is not found in "6 percent"; spelled out, "five" is found as "five"
-or "5") or capitalized names are not in the source is dropped; if nothing survives, a fallback drawn from the source itself is used (for summaries, the
-source's most central sentences).
+or "5") or capitalized names are not in the source is dropped, and so is a repeat; if nothing survives, a
+fallback drawn from the source itself is used (for summaries, the source's most central sentences).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[{])")
 _FIGURE = re.compile(r"(\d+(?:[.,:/-]\d+)*)(\s*(?:%|percent\b|per\s+cent\b))?", re.IGNORECASE)
 # spelled-out numbers a model may write for a figure ("one" is left out: "one of", "no one")
 _NUMBER_WORDS = {word: str(value) for value, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split()) if value > 1}
+    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty".split(), start=2)}
 _NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
                       "eighty": "80", "ninety": "90", "hundred": "100"})
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
@@ -43,7 +43,8 @@ def figures(text: str) -> set[tuple[str, bool]]:
     return found
 
 
-def unsupported(sentence: str, source: str, source_words: set[str], source_figures: set[tuple[str, bool]]) -> list[str]:
+def unsupported(sentence: str, source: str, source_words: set[str],
+                source_figures: set[tuple[str, bool]]) -> list[str]:
     """The numbers and names of `sentence` that the source does not contain."""
     missing = [number for number, percent in figures(sentence) if (number, percent) not in source_figures]
     # a spelled-out number counts as found where the source writes it either way ("four" or "4")

@@ -16,6 +16,18 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
+def pdf_of(pages: list[str]) -> bytes:
+    """A born-digital PDF with one page per text (fpdf2, Helvetica 11 pt)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
+    return bytes(pdf.output())
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """A private data directory, so tests never touch the user's .docpipe/."""

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, pdf_of
 
 PII = {"email": "jordan.price@harbormail.example", "ssn": "536-22-8726", "card": "4111 1111 1111 1111",
        "phone": "+1 415 555 2671"}
@@ -64,17 +64,6 @@ def test_a_denied_topic_quarantines_the_document_with_the_topic_named(offline):
     assert "Investment advice" in result.result["reason"]
 
 
-def _pdf(pages: list[str]) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=11)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 6, text)
-    return bytes(pdf.output())
-
-
 CLEAN_PAGE = ("Inspection of span {n}: the bearings were cleaned and the drainage outlets cleared. Paint on the "
               "parapet rails is sound; two expansion joints need sealing before winter.")
 
@@ -84,7 +73,7 @@ def test_pages_screened_together_keep_their_order_and_the_first_blocked_page_is_
     pages = [CLEAN_PAGE.format(n=n) for n in range(1, 7)]
     pages[1] += f" Site contact: {PII['email']}."
     pages[4] += f" Night crew phone: {PII['phone']}."
-    masked = offline.process(_pdf(pages), "six_spans.pdf")
+    masked = offline.process(pdf_of(pages), "six_spans.pdf")
     assert masked.result["status"] == "SUCCEEDED"
     text = json.loads(offline.read(f"out/{masked.result['doc_id']}/text.json"))
     by_page = {page["page"]: page["text"] for page in text["pages"]}
@@ -94,7 +83,7 @@ def test_pages_screened_together_keep_their_order_and_the_first_blocked_page_is_
     pages[3] = ("Personal finance note. With the bonus, you should buy shares of the three bank stocks now and "
                 "hold them for a year; move your retirement savings into index funds before the market rises.")
     pages[5] = pages[3]
-    blocked = offline.process(_pdf(pages), "advice_inside.pdf")
+    blocked = offline.process(pdf_of(pages), "advice_inside.pdf")
     assert blocked.result["status"] == "QUARANTINED"
     assert "Investment advice" in blocked.result["reason"] and "(page 4)" in blocked.result["reason"]
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, pdf_of
 
 CORPUS = ["bridge_report.pdf", "faq.md", "inspection_notes.txt", "maintenance_memo.docx", "press_release.html"]
 
@@ -94,6 +94,20 @@ def test_ask_cites_text_that_contains_the_answer(offline, indexed):
         pages = json.loads(offline.read(f"out/{citation['doc_id']}/text.json"))["pages"]
         text = "\n\n".join(page["text"] for page in pages)
         assert text[citation["char_start"]:citation["char_end"]] == citation["quote"]
+        starts = [sum(len(p["text"]) + 2 for p in pages[:i]) for i in range(len(pages))]
+        on_page = next(p["page"] for p, start in zip(reversed(pages), reversed(starts)) if start <= citation["char_start"])
+        assert citation["page"] == on_page, citation  # the quote's page, not its chunk's first
+
+
+def test_a_citation_names_the_page_its_quote_is_on(offline, indexed):
+    # one chunk holds both pages: the quote from its second page names page 2, not the chunk's first
+    pages = ["Maintenance of the Old Mill footbridge. The deck boards were replaced and the handrails painted.",
+             "The footbridge abutments were rebuilt in 1987 on timber piles driven into the river clay."]
+    doc_id = offline.process(pdf_of(pages), "footbridge.pdf").result["doc_id"]
+    answer = offline.runtime.invoke("AskFunction", {"question": "When were the footbridge abutments rebuilt?",
+                                                    "doc_id": doc_id})
+    (citation,) = answer["citations"]
+    assert "1987" in citation["quote"] and citation["page"] == 2, citation
 
 
 def test_ask_within_one_document_and_saying_so_when_nothing_is_relevant(offline, indexed):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from docpipe.chunking import (
-    PAGE_SEPARATOR, Chunk, chunk_pages, document_text, estimate_tokens, is_table_line,
+    PAGE_SEPARATOR, Chunk, chunk_pages, document_text, estimate_tokens, is_table_line, page_at,
 )
 
 SETTINGS = settings(max_examples=int(os.environ.get("CHUNKING_EXAMPLES", "150")), deadline=None,
@@ -112,6 +112,9 @@ def check_invariants(pages, chunks: list[Chunk], max_tokens: int, doc_id: str) -
         assert chunk.content_sha256 == hashlib.sha256(chunk.text.encode("utf-8", "surrogatepass")).hexdigest()
         assert chunk.page_start == page_of(pages, chunk.char_start)              # page ranges
         assert chunk.page_end == page_of(pages, chunk.char_end - 1)
+        for offset, char in enumerate(chunk.text):                              # each character's page
+            if not char.isspace():
+                assert page_at(chunk.page_start, chunk.page_breaks, offset) == page_of(pages, chunk.char_start + offset)
         if i:
             assert chunk.char_start > chunks[i - 1].char_start                   # document order
             assert chunk.char_end > chunks[i - 1].char_end
@@ -225,6 +228,8 @@ def test_page_ranges_and_offsets_across_pages():
     assert document_text(pages) == "alpha beta\n\n\n\n  gamma delta  "
     assert [(c.char_start, c.char_end, c.page_start, c.page_end) for c in chunks] == [(0, 27, 1, 5)]
     assert chunks[0].text == "alpha beta\n\n\n\n  gamma delta"
+    assert chunks[0].page_breaks == [(14, 5)]  # page 2 has no text: no character is on it
+    assert [page_at(1, chunks[0].page_breaks, offset) for offset in (0, 9, 16, 26)] == [1, 1, 5, 5]
 
 
 def test_long_words_are_cut_and_overlap_is_present():

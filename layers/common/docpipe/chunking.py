@@ -58,7 +58,6 @@ from typing import Any, Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CHUNKER_VERSION = "1"
 PAGE_SEPARATOR = "\n\n"
 DEFAULT_MAX_TOKENS = 300
 DEFAULT_OVERLAP_TOKENS = 40
@@ -89,6 +88,19 @@ class Chunk(BaseModel):
     content_sha256: str
     token_estimate: int = Field(ge=1)
     heading: str | None = None  # the nearest heading at or before the chunk's start, without Markdown marks
+    # (offset in ``text``, page) where each later page with text begins: see page_at
+    page_breaks: list[tuple[int, int]] = Field(default_factory=list)
+
+
+def page_at(page_start: int, page_breaks: Iterable[tuple[int, int]], offset: int) -> int:
+    """The page of the character at ``offset`` in a chunk's text (a citation's page is its quote's, not the
+    chunk's first)."""
+    page = page_start
+    for at, number in page_breaks:
+        if at > offset:
+            break
+        page = number
+    return page
 
 
 # -- token estimate ----------------------------------------------------------------------------------------
@@ -406,5 +418,8 @@ def chunk_pages(pages: Iterable[Any] | Mapping[str, Any], doc_id: str, *, max_to
             page_end=page_list[bisect.bisect_right(starts, char_end - 1) - 1].page,
             char_start=char_start, char_end=char_end,
             content_sha256=hashlib.sha256(chunk_text.encode("utf-8", "surrogatepass")).hexdigest(),
-            token_estimate=estimate_tokens(chunk_text), heading=section_title[new]))
+            token_estimate=estimate_tokens(chunk_text), heading=section_title[new],
+            page_breaks=[(starts[i] - char_start, page_list[i].page)
+                         for i in range(bisect.bisect_right(starts, char_start), bisect.bisect_left(starts, char_end))
+                         if page_list[i].text]))
     return chunks

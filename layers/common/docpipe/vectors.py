@@ -13,6 +13,18 @@ DELETE_BATCH = 500
 NON_FILTERABLE = ["text", "source_key", "heading"]
 
 
+def page_breaks_metadata(page_breaks: list) -> dict[str, list[int]]:
+    """A chunk's page breaks as metadata: S3 Vectors takes lists of numbers, not of pairs, so
+    ``[[812, 4], [1630, 5]]`` is stored flat, ``[812, 4, 1630, 5]`` (no key where the chunk is on one page)."""
+    return {"page_breaks": [number for pair in page_breaks for number in pair]} if page_breaks else {}
+
+
+def page_breaks_of(metadata: dict[str, Any]) -> list[tuple[int, int]]:
+    """:func:`page_breaks_metadata` read back."""
+    flat = [int(number) for number in metadata.get("page_breaks", [])]
+    return list(zip(flat[::2], flat[1::2]))
+
+
 def vector_key(doc_id: str, index: int) -> str:
     return f"{doc_id}#{index:05d}"
 

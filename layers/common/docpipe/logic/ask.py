@@ -14,6 +14,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from docpipe import vectors
+from docpipe.chunking import page_at
 from docpipe.clients import client
 from docpipe.embeddings import embed_texts
 from docpipe.logic.ask_grounding import best_quote, grounded_answer
@@ -85,7 +86,8 @@ def answer_question(request: AskRequest) -> AskAnswer:
     for hit in relevant:
         meta = hit["metadata"]
         quote, offset = best_quote(meta["text"], request.question, answer)
-        citations.append(Citation(doc_id=meta["doc_id"], page=int(meta["page_start"]), source_key=meta["source_key"],
+        page = page_at(int(meta["page_start"]), vectors.page_breaks_of(meta), offset)  # the quote's page
+        citations.append(Citation(doc_id=meta["doc_id"], page=page, source_key=meta["source_key"],
                                   quote=quote, char_start=int(meta["char_start"]) + offset,
                                   char_end=int(meta["char_start"]) + offset + len(quote),
                                   distance=round(hit["distance"], 4)))

@@ -38,7 +38,8 @@ def index_document(payload: TaskInput) -> StageResult:
              "data": {"float32": unpack_vector(base64.b64decode(row["float32"]))},
              "metadata": {"doc_id": document.doc_id, "page_start": chunk["page_start"], "page_end": chunk["page_end"],
                           "char_start": chunk["char_start"], "char_end": chunk["char_end"], "language": language,
-                          "source_key": document.key, "heading": chunk.get("heading") or "", "text": chunk["text"]}}
+                          "source_key": document.key, "heading": chunk.get("heading") or "", "text": chunk["text"],
+                          **vectors.page_breaks_metadata(chunk.get("page_breaks", []))}}
              for chunk, row in zip(chunks, embeddings)]
     uploaded = vectors.put(rows)
     removed = 0

@@ -243,35 +243,37 @@ def _measure_alone(runtime, embedder, documents: list[dict], chunk_texts: list[s
         if table:
             _clear_table(runtime, table)
 
-    def embed_all_at_once() -> float:
-        started = time.perf_counter()
-        with ThreadPoolExecutor(len(documents)) as pool:
-            list(pool.map(lambda document: runtime.invoke("EmbedFunction", document["embed_payload"]), documents))
-        return len(chunk_texts) / (time.perf_counter() - started)
-
-    for _ in range(embed_runs):
+    def timed(work) -> tuple[float, float]:
+        """(chunks/s, CPU-seconds) of ``work()`` over the corpus's chunks."""
         cpu, started = _cpu_seconds(), time.perf_counter()
-        engine.encode(chunk_texts)
-        raw_rates.append(len(chunk_texts) / (time.perf_counter() - started))
-        raw_cpu.append(_cpu_seconds() - cpu)
-        started = time.perf_counter()
-        for document in documents:  # the stage's unit of work: what the engine itself does one document at a time
-            engine.encode(document["chunks"])
-        per_document_rates.append(len(chunk_texts) / (time.perf_counter() - started))
-        calls_before, batches_before = embedder.batcher.calls, embedder.batcher.batches
-        empty_cache()
-        started = time.perf_counter()
+        work()
+        return len(chunk_texts) / (time.perf_counter() - started), _cpu_seconds() - cpu
+
+    def embed_one_after_another() -> None:
         for document in documents:
             runtime.invoke("EmbedFunction", document["embed_payload"])
-        stage_rates.append(len(chunk_texts) / (time.perf_counter() - started))
+
+    def embed_all_at_once() -> None:
+        with ThreadPoolExecutor(len(documents)) as pool:
+            list(pool.map(lambda document: runtime.invoke("EmbedFunction", document["embed_payload"]), documents))
+
+    for _ in range(embed_runs):
+        rate, cpu = timed(lambda: engine.encode(chunk_texts))
+        raw_rates.append(rate)
+        raw_cpu.append(cpu)
+        # the stage's unit of work: what the engine itself does one document at a time
+        per_document_rates.append(timed(lambda: [engine.encode(document["chunks"]) for document in documents])[0])
+        calls_before, batches_before = embedder.batcher.calls, embedder.batcher.batches
+        empty_cache()
+        stage_rates.append(timed(embed_one_after_another)[0])
         isolated_batches += embedder.batcher.batches - batches_before
         empty_cache()
-        together_rates.append(embed_all_at_once())
+        together_rates.append(timed(embed_all_at_once)[0])
         empty_cache()
         with _instant_model(engine):
-            cpu = _cpu_seconds()
-            own_rates.append(embed_all_at_once())
-            own_cpu.append(_cpu_seconds() - cpu)
+            rate, cpu = timed(embed_all_at_once)
+        own_rates.append(rate)
+        own_cpu.append(cpu)
         assert embedder.batcher.calls - calls_before == 3 * len(chunk_texts), "served from a cache"
 
     # GuardText alone (the corpus has nothing to mask: the text it reads is still the extracted text)

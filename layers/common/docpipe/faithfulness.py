@@ -65,26 +65,25 @@ def keep_faithful(summary: str, source: str, fallback_sentences: int = 3,
     extractive summary of ``fallback_sentences`` sentences."""
     source_words = {w.lower() for w in re.findall(r"[\w'&-]+", source)}
     source_figures = figures(source)
-    kept, dropped = [], 0
+    kept, kept_content, dropped = [], [], 0
     for sentence in sentences(summary):
-        if any(_says_nothing_new(sentence, earlier) for earlier in kept):  # small models repeat themselves
+        content = _content(sentence)
+        # small models repeat themselves: a sentence whose words and numbers are all in a kept one says nothing new
+        if any(content <= earlier for earlier in kept_content):
             continue
         if unsupported(sentence, source, source_words, source_figures):
             dropped += 1
         else:
             kept.append(sentence)
+            kept_content.append(content)
     if kept:
         return " ".join(kept), dropped, False
     return (fallback() if fallback else extractive_summary(source, fallback_sentences)), dropped, True
 
 
 def _content(sentence: str) -> set[str]:
+    """The content words and numbers of a sentence."""
     return {w for w in _WORD.findall(sentence.lower()) if w not in _COMMON} | {n for n, _ in figures(sentence)}
-
-
-def _says_nothing_new(sentence: str, earlier: str) -> bool:
-    """Every content word and number of ``sentence`` is in ``earlier`` (a repeat, whole or shortened)."""
-    return _content(sentence) <= _content(earlier)
 
 
 def extractive_summary(source: str, count: int = 3) -> str:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import re
 from typing import Any, Iterable, Mapping
 
@@ -297,56 +298,60 @@ def chunk_pages(pages: Iterable[Any] | Mapping[str, Any], doc_id: str, *, max_to
     p_cost: list[int] = []
     p_block: list[int] = []
     strength: list[int] = []
-    section_title: list[str | None] = []
+    block_title: list[str | None] = []  # the section title in force at each block
+    block_first: dict[int, int] = {}
+    block_last: dict[int, int] = {}
+    # words repeat: each distinct word's cost and whether it ends a sentence are found once
+    words: dict[str, tuple[int, bool]] = {}
     title = None
-    costs: dict[str, int] = {}  # words repeat: estimate each distinct one once
     for number, (b_start, b_end, kind, b_title) in enumerate(blocks):
-        first_in_block = True
         if kind == HEADING:
             title = b_title
+        block_title.append(title)
         section_start = kind == HEADING and (number == 0 or blocks[number - 1][2] != HEADING)
+        block_first[number] = len(p_start)
+        boundary = _FORCED if section_start or not p_start else _BLOCK
+        ends_sentence, previous_end = False, b_start  # of the previous word in the block
         for match in _WORDS.finditer(text, b_start, b_end):
             w_start, w_end = match.span()
             word = match.group()
-            cost = costs.get(word)
-            if cost is None:
-                cost = costs[word] = estimate_tokens(word)
-            parts = [(0, w_end - w_start, cost)] if cost <= cap else _split_word(word, cap)
-            for offset, (s, e, c) in enumerate(parts):
-                if not p_start:
-                    boundary = _FORCED
-                elif first_in_block:
-                    boundary = _FORCED if section_start else _BLOCK
-                elif offset:
-                    boundary = _INSIDE
+            known = words.get(word)
+            if known is None:
+                known = words[word] = (estimate_tokens(word), _SENTENCE_END.search(word) is not None)
+            cost, word_ends_sentence = known
+            if len(p_start) > block_first[number]:  # not the block's first word
+                if text.find("\n", previous_end, w_start) >= 0:
+                    boundary = _SENTENCE if (kind == TABLE or ends_sentence) else _LINE
                 else:
-                    sentence = _SENTENCE_END.search(text, p_start[-1], p_end[-1]) is not None
-                    if text.find("\n", p_end[-1], w_start + s) >= 0:
-                        boundary = _SENTENCE if (kind == TABLE or sentence) else _LINE
-                    else:
-                        boundary = _SENTENCE if sentence else _WORD
-                p_start.append(w_start + s)
-                p_end.append(w_start + e)
-                p_cost.append(c)
+                    boundary = _SENTENCE if ends_sentence else _WORD
+            if cost <= cap:
+                p_start.append(w_start)
+                p_end.append(w_end)
+                p_cost.append(cost)
                 p_block.append(number)
                 strength.append(boundary)
-                section_title.append(title)
-                first_in_block = False
+                ends_sentence = word_ends_sentence
+            else:
+                for s, e, c in _split_word(word, cap):
+                    p_start.append(w_start + s)
+                    p_end.append(w_start + e)
+                    p_cost.append(c)
+                    p_block.append(number)
+                    strength.append(boundary)
+                    boundary = _INSIDE
+                # the sentence check reads the word's last piece
+                ends_sentence = _SENTENCE_END.search(text, p_start[-1], w_end) is not None
+            previous_end = w_end
+        block_last[number] = len(p_start)
     n = len(p_start)
     if n == 0:
         return []
     strength.append(_FORCED)  # the end of the document
-    cum = [0] * (n + 1)
-    for i, c in enumerate(p_cost):
-        cum[i + 1] = cum[i] + c
+    cum = [0, *itertools.accumulate(p_cost)]
+    inside = [0, *itertools.accumulate(b == _INSIDE for b in strength[:n])]  # cuts inside words so far
     next_forced = [n] * (n + 1)
     for b in range(n - 1, 0, -1):
         next_forced[b] = b if strength[b] == _FORCED else next_forced[b + 1]
-    block_first: dict[int, int] = {}
-    block_last: dict[int, int] = {}
-    for i, number in enumerate(p_block):
-        block_first.setdefault(number, i)
-        block_last[number] = i + 1
 
     def cost(a: int, b: int) -> int:
         return cum[b] - cum[a]
@@ -418,7 +423,10 @@ def chunk_pages(pages: Iterable[Any] | Mapping[str, Any], doc_id: str, *, max_to
             page_end=page_list[bisect.bisect_right(starts, char_end - 1) - 1].page,
             char_start=char_start, char_end=char_end,
             content_sha256=hashlib.sha256(chunk_text.encode("utf-8", "surrogatepass")).hexdigest(),
-            token_estimate=estimate_tokens(chunk_text), heading=section_title[new],
+            # a chunk's words cost what the text costs (the estimate's runs never cross whitespace), unless
+            # two pieces of one cut word sit side by side in it
+            token_estimate=cost(first, end) if inside[end] == inside[first + 1] else estimate_tokens(chunk_text),
+            heading=block_title[p_block[new]],
             page_breaks=[(starts[i] - char_start, page_list[i].page)
                          for i in range(bisect.bisect_right(starts, char_start), bisect.bisect_left(starts, char_end))
                          if page_list[i].text]))

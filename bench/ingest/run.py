@@ -228,6 +228,48 @@ def _instant_model(engine):
         del engine._run  # the class's method again
 
 
+def _thread_ids() -> set[int]:
+    return {int(tid) for tid in os.listdir("/proc/self/task")}
+
+
+@contextmanager
+def _model_on_own_cores(embedder):
+    """The emulator's model on half of the CPUs and everything else (handlers, moto, the emulators' Python) on
+    the other half, as deployed, where Bedrock's model does not run on the Lambda function's CPU: the Embed
+    stage then pays only for what the pipeline adds around the model calls, not for its CPU taken from the
+    model. Yields the engine (a new one, its CPU streams on the model's half), or None where the CPUs cannot
+    be split (one CPU, or no sched_setaffinity). The engine and the CPUs are given back on exit."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    if len(cpus) < 2:
+        yield None
+        return
+    from docpipe_local.engines.minilm import MiniLMEngine
+
+    model_cpus, pipeline_cpus = set(cpus[:len(cpus) // 2]), set(cpus[len(cpus) // 2:])
+    before = _thread_ids()
+    os.sched_setaffinity(0, model_cpus)  # OpenVINO sizes its streams to, and starts its threads on, these
+    try:
+        engine = MiniLMEngine(parallel=min(4, len(model_cpus)))
+        engine.warm_up().encode(["the engine's threads start on the model's CPUs"])
+        model_threads = _thread_ids() - before
+        for tid in _thread_ids():
+            os.sched_setaffinity(tid, model_cpus if tid in model_threads else pipeline_cpus)
+        previous = embedder._engine, embedder.batcher.max_inflight
+        # one batch per infer request: the model's stream has the next batch queued while the pipeline's
+        # Python hands out the last one (on shared cores that costs the model CPU; here it is free)
+        embedder._engine, embedder.batcher.max_inflight = engine, engine.requests
+        try:
+            yield engine
+        finally:
+            embedder._engine, embedder.batcher.max_inflight = previous
+    finally:
+        for tid in _thread_ids():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:  # the thread ended meanwhile
+                pass
+
+
 def _measure_alone(runtime, embedder, documents: list[dict], chunk_texts: list[str], embed_runs: int) -> dict:
     """The Embed stage against the raw engine, alternately on the pipeline's own chunk texts (cache emptied
     before each Embed round): one document after another, all at once, and all at once with the model
@@ -276,6 +318,15 @@ def _measure_alone(runtime, embedder, documents: list[dict], chunk_texts: list[s
         own_cpu.append(cpu)
         assert embedder.batcher.calls - calls_before == 3 * len(chunk_texts), "served from a cache"
 
+    own_core_raw_rates, own_core_rates = [], []
+    with _model_on_own_cores(embedder) as own_engine:
+        for _ in range(embed_runs if own_engine else 0):
+            own_core_raw_rates.append(timed(lambda: own_engine.encode(chunk_texts))[0])
+            empty_cache()
+            calls_before = embedder.batcher.calls
+            own_core_rates.append(timed(embed_all_at_once)[0])
+            assert embedder.batcher.calls - calls_before == len(chunk_texts), "served from a cache"
+
     # GuardText alone (the corpus has nothing to mask: the text it reads is still the extracted text)
     started = time.perf_counter()
     for document in documents:
@@ -290,6 +341,7 @@ def _measure_alone(runtime, embedder, documents: list[dict], chunk_texts: list[s
         "guard_alone_s": guard_alone, "raw_engine_s": len(chunk_texts) / statistics.median(raw_rates),
         "raw_engine_cpu_s": statistics.median(raw_cpu), "pipeline_own_cpu_s": statistics.median(own_cpu),
         "pipeline_own_chunks_per_s": statistics.median(own_rates),
+        "own_core_raw_rates": own_core_raw_rates, "own_core_stage_rates": own_core_rates,
     }
 
 
@@ -441,10 +493,12 @@ def main() -> int:
     ratios = {kind: dp_pages_s / b["pages_per_s"] for kind, b in baselines.items()}
     embed_ratio = pipeline["embed_stage_chunks_per_s"] / pipeline["raw_engine_chunks_per_s"]
     together = pipeline["embed_stage_together_chunks_per_s"] / pipeline["raw_engine_chunks_per_s"]
+    own_core_raw = statistics.median(pipeline["own_core_raw_rates"]) if pipeline["own_core_raw_rates"] else None
+    own_core = statistics.median(pipeline["own_core_stage_rates"]) / own_core_raw if own_core_raw else None
     result = {"pages": pages, "documents": len(files), "langchain": baselines, "docpipe": pipeline,
               "docpipe_pages_per_s": dp_pages_s, "docpipe_chunks_per_s": dp_chunks_s,
               "ratio_pages_per_s": ratios, "embed_stage_vs_raw": embed_ratio,
-              "embed_stage_together_vs_raw": together}
+              "embed_stage_together_vs_raw": together, "embed_stage_model_on_own_cpu_vs_raw": own_core}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
 
@@ -486,6 +540,13 @@ def main() -> int:
           f"{p['pipeline_own_cpu_s']:.2f} CPU-s, the raw engine's call {p['raw_engine_cpu_s']:.2f} CPU-s; on "
           f"cores the model keeps busy, the stage can reach at most raw / (raw + own) | "
           f"{p['pipeline_own_chunks_per_s']:.2f} | ≤ {ceiling:.2f}× |")
+    if own_core is not None:
+        print(f"| the model on its own CPU (half the cores, a new engine), the pipeline on the others, as on AWS where "
+              f"Bedrock's model is not on the function's CPU: raw engine, one `encode(texts)` batch call | "
+              f"{own_core_raw:.2f} | 1.00× |")
+        print(f"| the same split: Embed stage alone, all {p['documents']} documents at once (rounds: "
+              f"{', '.join(f'{r / own_core_raw:.2f}' for r in p['own_core_stage_rates'])}×) | "
+              f"{statistics.median(p['own_core_stage_rates']):.2f} | {own_core:.2f}× |")
     print(f"| Embed stage inside the pipeline run (busy time; guard, summaries of earlier documents... competing) | "
           f"{p['embed_in_pipeline_chunks_per_s']:.2f} | "
           f"{p['embed_in_pipeline_chunks_per_s'] / p['raw_engine_chunks_per_s']:.2f}× |")
@@ -499,8 +560,9 @@ def main() -> int:
            "run": f"after Index: every execution ran to its end, after {p['all_done_s']:.1f} s"}[args.after_index])
     target = ratios["sentence-transformers"]
     print(f"targets: pages/s ≥ 1.5× LangChain (as its docs write it): {'met' if target >= 1.5 else 'NOT met'}; "
-          f"Embed stage within 10% of the raw engine: one document at a time "
-          f"{'met' if embed_ratio >= 0.9 else 'NOT met'}, all at once {'met' if together_ratio >= 0.9 else 'NOT met'}")
+          f"Embed stage within 10% of the raw engine: on cores it shares with the model, one document at a time "
+          f"{'met' if embed_ratio >= 0.9 else 'NOT met'}, all at once {'met' if together_ratio >= 0.9 else 'NOT met'}"
+          + ("" if own_core is None else f"; the model on its own CPU {'met' if own_core >= 0.9 else 'NOT met'}"))
     return 0
 
 

@@ -427,6 +427,16 @@ def test_micro_batcher_packs_the_queued_items_that_pad_least():
     assert sorted(len(item) for item in batches[1]) == sorted(expected)
 
 
+def test_titan_calls_are_batched_by_the_width_the_engine_pads_them_to(engine):
+    emulator = TitanEmbeddingsEmulator(engine)
+    # 163 word pieces + [CLS] + [SEP] = 165, padded to 176: three such calls do not fit one 512-token batch
+    # (counted unpadded they did, and the engine then ran them as a pair and a single)
+    assert emulator._padded_size([1000] * 163) == engine.padded_width(165) == 176
+    assert 3 * emulator._padded_size([1000] * 163) > engine.max_batch_tokens >= 2 * 176
+    assert emulator._padded_size([1000] * 9000) == engine.max_seq_length  # a long input: its first window
+    assert emulator.batcher._size == emulator._padded_size
+
+
 @pytest.mark.parametrize("max_inflight", [1, 2])
 def test_micro_batcher_bounds_the_batches_in_flight(max_inflight):
     lock, state = threading.Lock(), {"now": 0, "peak": 0, "sizes": []}
@@ -481,9 +491,9 @@ def test_coalesced_lists_are_embedded_together_and_each_caller_gets_its_own(engi
 
 
 def test_batches_are_padded_to_a_few_widths_without_changing_the_vectors(engine):
-    widths = [engine._padded_width(n) for n in range(2, 257)]
+    widths = [engine.padded_width(n) for n in range(2, 257)]
     assert len(set(widths)) <= 40 and all(n <= w <= max(n + 3, n * 9 // 8) for n, w in zip(range(2, 257), widths))
-    assert engine._padded_width(256) == 256 and engine._padded_width(250) == 256  # never past the window
+    assert engine.padded_width(256) == 256 and engine.padded_width(250) == 256  # never past the window
     text = "A pier bearing on the north span needs replacement before winter."
     padded = engine.encode([text])[0]  # alone, then padded to a longer batch-mate
     together = engine.encode([text, text + " The inspection team proposes a load limit."])[0]

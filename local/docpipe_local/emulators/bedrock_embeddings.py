@@ -142,9 +142,8 @@ class TitanEmbeddingsEmulator(Emulator):
         if max_inflight is None:  # one batch per CPU stream of the engine (measured against one per infer
             # request, 4: the Embed stage alone ran ~3% faster, the whole ingest ~1.5% slower, 3.5% more CPU)
             max_inflight = int(os.environ.get(MAX_INFLIGHT_ENV) or getattr(self.engine, "parallel", 2))
-        window = getattr(self.engine, "max_seq_length", 256)
         self.batcher = MicroBatcher(self._encode_batch, max_batch=max_batch, max_wait_s=max_wait_s,
-                                    max_inflight=max_inflight, size=lambda ids: min(len(ids), window - 2) + 2,
+                                    max_inflight=max_inflight, size=self._padded_size,
                                     max_padded=getattr(self.engine, "max_batch_tokens", 512))
 
     @property
@@ -205,6 +204,15 @@ class TitanEmbeddingsEmulator(Emulator):
             self.invocations += 1
             self.input_tokens += count
         return vector, count
+
+    def _padded_size(self, ids: list[int]) -> int:
+        """An input's width in the engine's padded batch (its first window, [CLS] and [SEP] included): the
+        batcher's budget is the engine's, so a batch it forms is one engine batch. Counting unpadded
+        lengths, three 165-token chunks fit 512 but are padded to 176, and the engine ran them as a pair and
+        a single."""
+        length = min(len(ids), getattr(self.engine, "max_seq_length", 256) - 2) + 2
+        padded_width = getattr(self.engine, "padded_width", None)
+        return padded_width(length) if padded_width else length
 
     def _encode_batch(self, token_ids: list[list[int]]) -> list[tuple[np.ndarray, int]]:
         """Pooled (not normalized) MiniLM vectors and token counts for the inputs of concurrent calls."""

@@ -201,10 +201,10 @@ class MiniLMEngine:
         while begin < len(order):
             end = begin + 1
             while (end < len(order) and end - begin < batch_size
-                   and (end - begin + 1) * self._padded_width(len(sequences[order[end]])) <= self.max_batch_tokens):
+                   and (end - begin + 1) * self.padded_width(len(sequences[order[end]])) <= self.max_batch_tokens):
                 end += 1
             rows = order[begin:end]
-            width = self._padded_width(len(sequences[rows[-1]]))
+            width = self.padded_width(len(sequences[rows[-1]]))
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for r, i in enumerate(rows):
@@ -219,7 +219,7 @@ class MiniLMEngine:
             for rows, ids, mask in batches:
                 yield rows, self._run(ids, mask)
 
-    def _padded_width(self, length: int) -> int:
+    def padded_width(self, length: int) -> int:
         """The width a batch whose longest sequence has ``length`` tokens is padded to: a multiple of 4 below
         64 tokens, of 8 below 128, of 16 below 256 (at most 3 tokens or 1/8 of the length more). OpenVINO
         prepares kernels for every new input shape it meets (measured: batches of shapes never seen took
@@ -313,10 +313,11 @@ R = TypeVar("R")
 
 
 class _Slot:
-    __slots__ = ("item", "event", "lead", "done", "result", "error")
+    __slots__ = ("item", "size", "event", "lead", "done", "result", "error")
 
-    def __init__(self, item):
+    def __init__(self, item, size: int = 0):
         self.item = item
+        self.size = size  # the item's padded length (MicroBatcher's ``size``), found once
         self.event = threading.Event()
         self.lead = False   # this caller must run the next batch
         self.done = False
@@ -377,7 +378,7 @@ class MicroBatcher(Generic[T, R]):
                 self.batches += 1
                 self.largest_batch = 1
             return list(self._run_batch([item]))[0]
-        slot = _Slot(item)
+        slot = _Slot(item, self._size(item) if self._size else 0)
         with self._cond:
             self.calls += 1
             self._pending.append(slot)
@@ -440,7 +441,7 @@ class MicroBatcher(Generic[T, R]):
         docstring): the oldest, then at most ``max_batch - 1`` others, closest in size first."""
         if self._size is None:
             return list(range(min(self.max_batch, len(self._pending))))
-        sizes = [self._size(slot.item) for slot in self._pending]
+        sizes = [slot.size for slot in self._pending]
         chosen, longest = [0], sizes[0]
         for position in sorted(range(1, len(sizes)), key=lambda i: abs(sizes[i] - sizes[0])):
             if len(chosen) == self.max_batch:

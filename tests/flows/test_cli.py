@@ -13,10 +13,11 @@ from tests.conftest import SAMPLES
 NOTE = "Harbor Bridge notice. The Pier 2 bearings will be replaced from March to June 2026.\n"
 
 
-def docpipe(*args: str, home, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "DOCPIPE_HOME": str(home)}
+def docpipe(*args: str, home, extra_env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "DOCPIPE_HOME": str(home), **(extra_env or {})}
+    kwargs.setdefault("stderr", subprocess.PIPE)
     return subprocess.Popen([sys.executable, "-m", "docpipe_local.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+                            text=True, env=env, **kwargs)
 
 
 def test_run_json_contract_and_exit_code(tmp_path):
@@ -50,8 +51,13 @@ def test_a_missing_file_is_a_usage_error(tmp_path):
 def test_watch_processes_files_dropped_into_the_folder_until_interrupted(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    process = docpipe("watch", str(inbox), "--json", "--interval", "0.2", "--languages", "es",
-                      "--out", str(tmp_path / "out"), home=tmp_path / "home")
+    # stderr goes to a file, not an unread pipe that could fill and block the process; on a hang, faulthandler
+    # writes every thread's stack there (SIGABRT) for the failure message
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("w") as stderr:
+        process = docpipe("watch", str(inbox), "--json", "--interval", "0.2", "--languages", "es",
+                          "--out", str(tmp_path / "out"), home=tmp_path / "home", stderr=stderr,
+                          extra_env={"PYTHONFAULTHANDLER": "1"})
     try:
         time.sleep(1)
         shutil.copy(SAMPLES / "bad" / "truncated.pdf", inbox / "late.pdf")
@@ -65,5 +71,11 @@ def test_watch_processes_files_dropped_into_the_folder_until_interrupted(tmp_pat
         assert seen == {"late.pdf": "QUARANTINED", "note.txt": "SUCCEEDED"}
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-    assert process.returncode == 0
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            process.wait(timeout=30)
+            raise AssertionError("watch did not stop within 60 s of Ctrl-C; its threads:\n"
+                                 + stderr_path.read_text()[-6000:]) from None
+    assert process.returncode == 0, stderr_path.read_text()[-2000:]

@@ -38,7 +38,9 @@ Embed stage vs raw engine: on the pipeline's own chunk texts (work/<doc_id>/chun
 document with the exact payload the state machine gave it, after the embedding cache table was emptied (so
 every chunk is embedded again through Bedrock InvokeModel, one call per chunk, 8 threads, micro-batched by
 the emulator): once one document after another, once all documents at once as the pipeline runs them.
-Medians of ``--embed-runs`` rounds; the rate of Embed inside the pipeline run (with everything else
+Then the same with the model on its own CPU, as deployed (Bedrock's model is not on the function's CPU): a new
+engine's streams on half the CPUs, every other thread on the other half, raw call against all documents at
+once. Medians of ``--embed-runs`` rounds; the rate of Embed inside the pipeline run (with everything else
 competing for the CPU) is reported too. Last, the GuardFunction is invoked again on each document, one
 after another, to show what the guardrail alone costs on this machine.
 """

@@ -52,12 +52,15 @@ def test_watch_processes_files_dropped_into_the_folder_until_interrupted(tmp_pat
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     # stderr goes to a file, not an unread pipe that could fill and block the process; on a hang, faulthandler
-    # writes every thread's stack there (SIGABRT) for the failure message
+    # writes every thread's stack there (SIGABRT) for the failure message. Ctrl-C must reach the process
+    # even where the tests themselves run with SIGINT ignored (started with `&` from a script: Python then
+    # installs no KeyboardInterrupt handler, in the tests or in their children)
     stderr_path = tmp_path / "stderr.txt"
     with stderr_path.open("w") as stderr:
         process = docpipe("watch", str(inbox), "--json", "--interval", "0.2", "--languages", "es",
                           "--out", str(tmp_path / "out"), home=tmp_path / "home", stderr=stderr,
-                          extra_env={"PYTHONFAULTHANDLER": "1"})
+                          extra_env={"PYTHONFAULTHANDLER": "1"},
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         time.sleep(1)
         shutil.copy(SAMPLES / "bad" / "truncated.pdf", inbox / "late.pdf")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -194,10 +195,20 @@ def _delete(runtime: OfflineRuntime, names: list[str], console: Console) -> int:
     return 0
 
 
+def _stop_on_sigterm() -> None:
+    """``docker stop`` and systemd stop a service with SIGTERM: stop as Ctrl-C does, so the offline state is
+    saved on the way out."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _watch(session: DocumentSession, folder: Path, args: argparse.Namespace, console: Console) -> int:
     """Poll the folder; a file is taken once its size and mtime held still for one interval."""
     if not folder.is_dir():
         raise FileNotFoundError(f"no such folder: {folder}")
+    _stop_on_sigterm()
     console.print(f"watching {folder} (Ctrl-C to stop); results in {args.out}")
     seen: dict[Path, tuple[int, float]] = {}
     candidates: dict[Path, tuple[int, float]] = {}

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import SAMPLES
 
 NOTE = "Harbor Bridge notice. The Pier 2 bearings will be replaced from March to June 2026.\n"
@@ -48,7 +50,8 @@ def test_a_missing_file_is_a_usage_error(tmp_path):
     assert process.returncode == 2 and "no such file" in stderr
 
 
-def test_watch_processes_files_dropped_into_the_folder_until_interrupted(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_watch_processes_files_dropped_into_the_folder_until_interrupted(tmp_path, stop):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     # stderr goes to a file, not an unread pipe that could fill and block the process; on a hang, faulthandler
@@ -73,12 +76,13 @@ def test_watch_processes_files_dropped_into_the_folder_until_interrupted(tmp_pat
                 seen[os.path.basename(report["source"])] = report["status"]
         assert seen == {"late.pdf": "QUARANTINED", "note.txt": "SUCCEEDED"}
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGABRT)
             process.wait(timeout=30)
-            raise AssertionError("watch did not stop within 60 s of Ctrl-C; its threads:\n"
+            raise AssertionError(f"watch did not stop within 60 s of {stop.name}; its threads:\n"
                                  + stderr_path.read_text()[-6000:]) from None
     assert process.returncode == 0, stderr_path.read_text()[-2000:]
+    assert "stopped; 0 document(s) were still running" in stderr_path.read_text()  # a clean stop, not a kill

@@ -17,6 +17,9 @@ packages=(
   apertium-eng-spa apertium-eng-cat apertium-es-pt apertium-fr-es apertium-spa-ita apertium-spa-cat apertium-es-ro
   espeak-ng sox libsox-fmt-mp3                                         # Polly emulator
 )
+if [[ -n "$extras" ]]; then
+  packages+=(ghostscript)  # tests: one of the PDF producers tests/unit/test_producers.py reads (~40 MB)
+fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

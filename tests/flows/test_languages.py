@@ -46,5 +46,5 @@ def test_an_unsupported_language_fails_only_its_branch(offline):
     assert result.result["status"] == "SUCCEEDED" and "de" in result.result["reason"]
     languages = result.manifest()["languages"]
     assert languages["es"]["status"] == "SUCCEEDED"
-    assert languages["de"]["status"] == "FAILED" and "UnsupportedLanguagePair" in languages["de"]["reason"]
+    assert languages["de"]["status"] == "FAILED" and "Unsupported language pair" in languages["de"]["reason"]
     assert not any("summary.de" in output for output in result.result["outputs"])

@@ -53,11 +53,26 @@ def test_png_named_pdf_is_refused_as_disguised():
 
 @pytest.mark.parametrize("head,message", [
     (b"GIF89a....", "GIF"), (b"\x7fELF\x02\x01", "executable"), (b"\x00\x01\x02binary", "binary data"),
-    (b"PK\x03\x04 just a zip", "not a Word"), (b"\xff\xfe\xfa\xfb\xfc text?" + b"x" * 20, "neither"),
+    (b"PK\x03\x04 just a zip", "not a Word"), (b"\xfa\xfb\xfc\x01\x02 text?" + b"x" * 20, "neither"),
+    ("d\u00e9j\u00e0 vu".encode() + b" \xff broken", "neither a known binary format nor text.*not valid UTF-8"),
 ])
 def test_unsupported_content_is_refused(head, message):
     with pytest.raises(DocumentRejected, match=message):
         sniff(head, "inbox/file", **CAPS)
+
+
+@pytest.mark.parametrize("data", [
+    "\ufeffcaf\u00e9 <b>".encode(),                        # UTF-8 with a byte-order mark
+    "\ufeff\u0393\u03b5\u03b9\u03ac \u041f\u0440\u0438".encode("utf-16-le"),   # UTF-16 LE, BOM first
+    "\ufeff\u0393\u03b5\u03b9\u03ac \u041f\u0440\u0438".encode("utf-16-be"),   # UTF-16 BE
+    "Gr\u00fc\u00dfe aus M\u00fcnchen, \u20ac5".encode("cp1252"),      # Windows-1252
+])
+def test_text_as_people_save_it_is_text(data):
+    assert sniff(data, "inbox/notes.txt", **CAPS).kind == "text"
+
+
+def test_utf16_html_is_html():
+    assert sniff("\ufeff<!DOCTYPE html><html>".encode("utf-16-le"), "inbox/p.html", **CAPS).kind == "html"
 
 
 def test_a_utf8_character_cut_by_the_sample_is_fine():

@@ -23,6 +23,9 @@ class Settings(BaseModel):
     max_image_pixels: int = 100_000_000
     max_image_side: int = 10_000
     max_archive_member_bytes: int = 200 * 1024 * 1024
+    # a PDF's compressed streams, inflated: each, and all together (decompression bombs)
+    max_inflated_stream_bytes: int = 128 * 1024 * 1024
+    max_inflated_bytes: int = 1024 * 1024 * 1024
     max_text_chars: int = 20_000_000
     # Textract: what the synchronous API accepts (S3 objects); larger or multi-page goes async.
     textract_sync_max_bytes: int = 10 * 1024 * 1024
@@ -30,8 +33,11 @@ class Settings(BaseModel):
     textract_poll_initial_seconds: int = 5
     textract_poll_max_seconds: int = 30
     textract_max_polls: int = 120
-    # A claim on a document expires after this long, so a crashed execution does not block it forever.
-    claim_ttl_seconds: int = 3600
+    # A claim on a document expires after this long, so an execution that ended without an outcome (aborted,
+    # timed out) does not block its document forever. It must outlast the longest execution the ASL allows,
+    # every retry and poll included (10.2 days: tests/template/test_claim_ttl.py computes it); a redriven
+    # execution keeps its id, and so its claim.
+    claim_ttl_seconds: int = 14 * 24 * 3600
     # Knowledge: chunking, embeddings (with a DynamoDB cache), the S3 Vectors index, and answering.
     vector_bucket: str = ""
     vector_index: str = "documents"

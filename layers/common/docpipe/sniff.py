@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from docpipe.errors import DocumentRejected
+from docpipe.readers.text import decode_sample
 
 HEAD_BYTES = 64 * 1024
 
@@ -87,15 +88,10 @@ def _kind_from_bytes(head: bytes, key: str) -> str:
 
 
 def _text_kind(head: bytes, key: str) -> str:
-    if b"\x00" in head:
-        raise DocumentRejected("the content is binary data of an unknown format")
     try:
-        sample = head.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        if err.start < len(head) - 4:  # a character cut at the end of the sample is fine
-            raise DocumentRejected(f"the content is neither a known binary format nor UTF-8 text "
-                                   f"(invalid byte at offset {err.start})") from None
-        sample = head[: err.start].decode("utf-8-sig")
+        sample = decode_sample(head)
+    except DocumentRejected as err:
+        raise DocumentRejected(f"the content is neither a known binary format nor text: {err}") from None
     lead = sample.lstrip().lower()
     if lead.startswith(("<!doctype html", "<html")):
         return "html"

@@ -15,6 +15,7 @@ from typing import Any, Callable, TypeVar
 from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 from pydantic import BaseModel
 
+from docpipe.errors import READABLE
 from docpipe.models import PipelineResult, PipelineState, StageRecord, Usage, utc_now
 from docpipe.observability import add_metric, log_metrics, logger, tracer
 
@@ -37,7 +38,12 @@ def lambda_task(stage: str, input_model: type[M], logic: Callable[[M], StageResu
         logger.thread_safe_append_keys(
             correlation_id=getattr(payload, "execution_id", None) or event.get("id") or context.aws_request_id)
         started_at, start = utc_now(), time.perf_counter()
-        result = logic(payload)
+        try:
+            result = logic(payload)
+        except Exception as exc:
+            if type(exc).__name__ not in READABLE:  # a bug or a service failure: the reason points here
+                logger.exception("task failed", extra={"stage": stage, "error": type(exc).__name__})
+            raise
         duration_ms = (time.perf_counter() - start) * 1000
         add_metric(f"{stage}_ms", "Milliseconds", duration_ms)
         if isinstance(result, PipelineResult):

@@ -71,7 +71,9 @@ from typing import Any, Callable
 
 # pdfium is not thread-safe: every call into it holds this process-wide lock, the same one the layer's PDF
 # reader takes, since in-process handlers read PDFs while Textract jobs run.
+from docpipe.errors import DocumentRejected
 from docpipe.readers.pdf import PDFIUM_LOCK
+from docpipe.readers.pdf_guard import check_pdf_bytes
 
 from .base import Emulator, ServiceError
 
@@ -85,6 +87,9 @@ ASYNC_MAX_PAGES = 3000
 MAX_PDF_PAGE_POINTS = 40 * 72          # Textract: PDF pages up to 40 inches (2880 points) a side
 MAX_IMAGE_SIDE = 10_000                # Textract: images up to 10,000 pixels a side
 MAX_IMAGE_PIXELS = 40_000_000          # our decoding budget: 40 MB as 8-bit greyscale
+MAX_PDF_IMAGE_PIXELS = MAX_IMAGE_SIDE ** 2  # an image inside a PDF, decoded by PDFium at its own size
+MAX_INFLATED_STREAM_BYTES = 128 * MB   # a PDF stream, inflated (decompression bombs; docpipe's own budget)
+MAX_INFLATED_BYTES = 1024 * MB         # all of a PDF's streams, inflated
 OCR_DPI = 300
 PAGE_TIME_LIMIT_S = 60.0
 JOB_RETENTION_S = 7 * 24 * 3600        # Textract keeps async results for 7 days
@@ -94,6 +99,7 @@ TEXT_LAYER_CONFIDENCE = 99.9           # characters from a text layer are read, 
 MIN_OCR_CONFIDENCE = 30.0              # below this, a word without a letter or digit is scanner noise
 RETRY_CONFIDENCE = 70.0                # a page read worse than this is read again with orientation detection
 
+_FORM_DEPTH = 8                        # form XObjects nested deeper than this are not searched for images
 _UNSUPPORTED = "Request has unsupported document format"
 _INVALID = "Request has invalid parameters"
 _S3_ERROR = "Unable to get object metadata from S3. Check object key, region and/or access permissions."
@@ -268,8 +274,9 @@ def _image_coverage(page) -> float:
     left, bottom, right, top = page.get_cropbox()
     area = max((right - left) * (top - bottom), 1.0)
     best = 0.0
-    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
-        x0, y0, x1, y1 = obj.get_pos()
+    # inline images (BI ... ID ... EI) are image objects too; images inside form XObjects are reached by depth
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=_FORM_DEPTH):
+        x0, y0, x1, y1 = obj.get_bounds()
         w = max(0.0, min(x1, right) - max(x0, left))
         h = max(0.0, min(y1, top) - max(y0, bottom))
         best = max(best, w * h / area)
@@ -546,6 +553,17 @@ class TextractEmulator(Emulator):
             raise ServiceError(failure.code, failure.message) from None
 
     def _read_document(self, data: bytes, *, sync: bool) -> list[_Page]:
+        """The pages of a document, or the ServiceError Textract would answer. An exception of the
+        emulator's own is a bug: it is logged with a reference and answered as Textract answers a document it
+        cannot read (BadDocumentException, not retried), its message saying that the emulator failed."""
+        try:
+            return self._read_any(data, sync=sync)
+        except (ServiceError, _PageFailure):
+            raise
+        except Exception as err:  # noqa: BLE001 - classified once, here
+            raise ServiceError("BadDocumentException", _internal_error(err)) from None
+
+    def _read_any(self, data: bytes, *, sync: bool) -> list[_Page]:
         if not data:
             raise ServiceError("BadDocumentException", "The document is empty (0 bytes).")
         kind = sniff_format(data)
@@ -575,6 +593,11 @@ class TextractEmulator(Emulator):
         if b"%%EOF" not in data[-4096:]:
             raise ServiceError("BadDocumentException",
                                "The PDF is truncated or damaged: no %%EOF marker at its end.")
+        try:
+            check_pdf_bytes(data, max_stream_bytes=MAX_INFLATED_STREAM_BYTES, max_total_bytes=MAX_INFLATED_BYTES,
+                            max_pixels=MAX_PDF_IMAGE_PIXELS)
+        except DocumentRejected as refused:
+            raise ServiceError("BadDocumentException", f"The PDF cannot be read safely: {refused}") from None
         with PDFIUM_LOCK:
             try:
                 pdf = pdfium.PdfDocument(data)
@@ -634,6 +657,14 @@ class TextractEmulator(Emulator):
                 finally:
                     bitmap.close()
                 return None, image
+            except _PageFailure:
+                raise
+            except pdfium.PdfiumError as err:
+                raise _PageFailure("BadDocumentException", "PAGE_UNREADABLE",
+                                   f"Page {index + 1} of the PDF could not be read: {err}") from None
+            except Exception as err:  # noqa: BLE001 - one page's bug fails that page, as a page failure
+                raise _PageFailure("BadDocumentException", "PAGE_UNREADABLE",
+                                   f"Page {index + 1}: {_internal_error(err)}") from None
             finally:
                 page.close()
 
@@ -804,7 +835,12 @@ class TextractEmulator(Emulator):
         pages = []
         for future in futures:
             try:
-                pages.append(future.result())
+                try:
+                    pages.append(future.result())
+                except (_PageFailure, ServiceError):
+                    raise
+                except Exception as err:  # noqa: BLE001 - an OCR worker's bug fails its page
+                    raise _PageFailure("BadDocumentException", "PAGE_UNREADABLE", _internal_error(err)) from None
             except _PageFailure as failure:
                 if sync:
                     for other in futures:
@@ -855,8 +891,7 @@ class TextractEmulator(Emulator):
         except ServiceError as err:
             job.status, job.status_message = "FAILED", f"{err.code}: {err.message}"
         except Exception as err:  # noqa: BLE001 - a job must end, whatever broke
-            log.exception("textract emulator: job %s failed", job.job_id)
-            job.status, job.status_message = "FAILED", f"InternalServerError: {type(err).__name__}: {err}"
+            job.status, job.status_message = "FAILED", f"BadDocumentException: {_internal_error(err)}"
         job.finished = time.time()
         if job.status == "FAILED":
             job.blocks, job.warnings = [], []
@@ -953,6 +988,14 @@ class TextractEmulator(Emulator):
             raise ServiceError("DocumentTooLargeException",
                                f"S3 object size is more than the maximum limit {limit}")
         return data
+
+
+def _internal_error(err: Exception) -> str:
+    """Log an emulator bug with its traceback; the message for the caller, with the log's reference."""
+    reference = uuid.uuid4().hex[:12]
+    log.error("textract emulator: internal error %s", reference, exc_info=err)
+    return (f"the Textract emulator failed on this document (a bug in docpipe's offline Textract, not something "
+            f"the real service is known to refuse; logged as {reference})")
 
 
 def _png_size(data: bytes) -> tuple[int, int] | None:

@@ -16,9 +16,19 @@ from docpipe.task import StageResult
 from docpipe.textract_blocks import pages_from_blocks
 
 # Textract errors that no retry can fix: the document goes to quarantine with Textract's own words.
-PERMANENT_ERRORS = {"BadDocumentException", "DocumentTooLargeException", "UnsupportedDocumentException",
-                    "InvalidS3ObjectException", "InvalidParameterException", "AccessDeniedException",
-                    "InvalidKMSKeyException"}
+PERMANENT_ERRORS = {
+    "BadDocumentException": "Textract could not read the document",
+    "DocumentTooLargeException": "the document is too large for Textract",
+    "UnsupportedDocumentException": "Textract does not support this document",
+    "InvalidS3ObjectException": "Textract could not get the document from S3",
+    "InvalidParameterException": "Textract refused the request",
+    "AccessDeniedException": "docpipe is not allowed to call Textract",
+    "InvalidKMSKeyException": "Textract could not use the document's KMS key",
+}
+
+
+def _refusal(code: str, message: str) -> ExtractionFailed:
+    return ExtractionFailed(f"{PERMANENT_ERRORS.get(code, 'Textract failed')}: {message or 'no reason given'}")
 
 
 def _s3_object(document: DocumentRef) -> dict:
@@ -34,8 +44,7 @@ def _call(operation: str, **params):
     except ClientError as err:
         code = err.response.get("Error", {}).get("Code", "")
         if code in PERMANENT_ERRORS:
-            message = err.response.get("Error", {}).get("Message", "")
-            raise ExtractionFailed(f"Textract could not read the document ({code}: {message})") from None
+            raise _refusal(code, err.response.get("Error", {}).get("Message", "")) from None
         raise
 
 
@@ -79,8 +88,9 @@ def poll_text_detection(payload: TaskInput) -> StageResult:
         waited = job.model_copy(update={"polls": job.polls + 1,
                                         "wait_seconds": min(job.wait_seconds * 2, settings.textract_poll_max_seconds)})
         return StageResult(state.model_copy(update={"ocr_job": waited}), detail={"job_status": status})
-    if status == "FAILED":
-        raise ExtractionFailed(f"the Textract job failed: {response.get('StatusMessage', 'no reason given')}")
+    if status == "FAILED":  # Textract's StatusMessage starts with the error code: "BadDocumentException: ..."
+        code, _, message = response.get("StatusMessage", "").partition(": ")
+        raise _refusal(code, message) if message else _refusal("", code)
     blocks, token = list(response["Blocks"]), response.get("NextToken")
     while token:
         more = _call("get_document_text_detection", JobId=job.job_id, MaxResults=1000, NextToken=token)

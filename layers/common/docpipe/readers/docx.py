@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 
 from docpipe.errors import DocumentRejected
 
@@ -21,7 +22,7 @@ def read_docx(data: bytes, *, max_archive_member_bytes: int, **_: object) -> lis
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         member = archive.getinfo("word/document.xml")
-    except (zipfile.BadZipFile, KeyError):
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError, NotImplementedError):
         raise DocumentRejected("the Word document is damaged: word/document.xml is missing or unreadable") from None
     if any(info.flag_bits & 0x1 for info in archive.infolist()):
         raise DocumentRejected("the Word document is password-protected (encrypted)")
@@ -31,12 +32,18 @@ def read_docx(data: bytes, *, max_archive_member_bytes: int, **_: object) -> lis
     if member.compress_size and member.file_size / member.compress_size > _MAX_COMPRESSION_RATIO:
         raise DocumentRejected(f"word/document.xml has a compression ratio over {_MAX_COMPRESSION_RATIO}:1 "
                                "(a zip bomb is refused)")
-    with archive.open(member) as stream:
-        xml = stream.read(max_archive_member_bytes + 1)
+    try:
+        with archive.open(member) as stream:
+            xml = stream.read(max_archive_member_bytes + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError):
+        raise DocumentRejected("the Word document is damaged: word/document.xml cannot be decompressed") from None
+    if len(xml) > max_archive_member_bytes:  # the archive's header understated the size
+        raise DocumentRejected(f"word/document.xml inflates to more than {max_archive_member_bytes} bytes, over the "
+                               f"cap of {max_archive_member_bytes} (a zip bomb is refused)")
     try:
         root = ElementTree.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except Exception as err:  # defusedxml's refusals and ParseError alike mean we do not trust it
-        raise DocumentRejected(f"the Word document's XML is malformed or unsafe ({type(err).__name__})") from None
+        raise DocumentRejected(f"the Word document's XML is {_xml_problem(err)}") from None
     body = root.find(f"{_W}body")
     pages: list[list[str]] = [[]]
     for block in list(body) if body is not None else []:
@@ -47,6 +54,19 @@ def read_docx(data: bytes, *, max_archive_member_bytes: int, **_: object) -> lis
                 cells = ["".join(t.text or "" for t in cell.iter(f"{_W}t")) for cell in row.iter(f"{_W}tc")]
                 pages[-1].append("\t".join(cells))
     return ["\n".join(lines) for lines in pages]
+
+
+def _xml_problem(err: Exception) -> str:
+    from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+
+    if isinstance(err, DTDForbidden):
+        return "unsafe: it declares a document type (DTD), which docpipe never loads"
+    if isinstance(err, EntitiesForbidden):
+        return "unsafe: it declares entities (entity expansion such as 'billion laughs' is refused)"
+    if isinstance(err, ExternalReferenceForbidden):
+        return "unsafe: it refers to external files or addresses, which docpipe never fetches"
+    position = getattr(err, "position", None)
+    return f"malformed (at line {position[0]}, column {position[1]})" if position else "malformed"
 
 
 def _add_paragraph(paragraph, pages: list[list[str]]) -> None:

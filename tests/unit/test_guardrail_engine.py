@@ -1,9 +1,7 @@
-"""The offline guardrail engine and the ApplyGuardrail emulator.
+"""The offline guardrail engine and the ApplyGuardrail emulator: behaviour, shapes and errors.
 
-Given the project's example guardrail (local/docpipe_local/guardrails/example_guardrail.yaml) and a labelled
-set of lines (tests/data/guardrail_labelled.jsonl: PII, prompt attacks, denied topics, toxic lines, word
-filter hits, and benign lines chosen to look like the others), the engine's precision and recall per policy
-are measured and printed, and the headline numbers are held to a floor.
+How well it detects (precision and recall per policy, on the tuning set and on held-out sets) is measured
+in test_guardrail_quality.py.
 """
 
 from __future__ import annotations
@@ -11,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -90,86 +87,6 @@ def check_shape(value, shape: botocore.model.Shape, path: str = "$") -> None:
         assert isinstance(value, int) and not isinstance(value, bool), path
     elif shape.type_name == "boolean":
         assert isinstance(value, bool), path
-
-
-# -- the labelled set ------------------------------------------------------------------------------------
-
-def _flags(result: dict) -> dict[str, set]:
-    """What fired, per policy (only what intervened or would intervene; detect-only PII is not a flag)."""
-    assessment = result["assessments"][0]
-    flags: dict[str, set] = defaultdict(set)
-    sensitive = assessment.get("sensitiveInformationPolicy", {})
-    for entry in sensitive.get("piiEntities", []) + sensitive.get("regexes", []):
-        flags["found_entities"].add(entry.get("type") or entry.get("name"))
-        if entry["action"] != "NONE":
-            flags["pii"].add(entry.get("type") or entry.get("name"))
-    for entry in assessment.get("contentPolicy", {}).get("filters", []):
-        flags["prompt_attack" if entry["type"] == "PROMPT_ATTACK" else "toxic"].add(entry["type"])
-    for entry in assessment.get("topicPolicy", {}).get("topics", []):
-        flags["topic"].add(entry["name"])
-    words = assessment.get("wordPolicy", {})
-    for entry in words.get("customWords", []) + words.get("managedWordLists", []):
-        flags["word"].add(entry["match"])
-    return flags
-
-
-def test_labelled_set_precision_and_recall(engine, embedder, capsys):
-    rows = [json.loads(line) for line in LABELLED.read_text().splitlines() if line.strip()]
-    counts = defaultdict(int)
-    for row in rows:
-        counts[row["label"]] += 1
-    assert counts["pii"] >= 40 and counts["prompt_attack"] >= 20 and counts["benign"] >= 40
-
-    policies = ("pii", "prompt_attack", "topic", "toxic", "word")
-    tp, fp, fn = defaultdict(int), defaultdict(int), defaultdict(int)
-    benign_flagged, misses = [], []
-    entity_expected = entity_found = 0
-    heldout = defaultdict(lambda: [0, 0])
-    for row in rows:
-        result = engine.apply([row["text"]], source="INPUT")
-        flags = _flags(result)
-        for policy in policies:
-            predicted, actual = bool(flags.get(policy)), row["label"] == policy
-            tp[policy] += predicted and actual
-            fp[policy] += predicted and not actual
-            fn[policy] += actual and not predicted
-            if actual and not predicted:
-                misses.append(f"{policy}: {row['text']}")
-        if row["label"] == "benign" and result["action"] != "NONE":
-            benign_flagged.append(f"{row['text']} -> {dict(flags)}")
-        if row["label"] == "pii":
-            entity_expected += len(row["entities"])
-            entity_found += len(set(row["entities"]) & flags.get("found_entities", set()))
-        if row.get("heldout"):
-            correct = (result["action"] == "NONE") if row["label"] == "benign" else bool(flags.get(row["label"]))
-            heldout[row["label"]][0] += correct
-            heldout[row["label"]][1] += 1
-
-    def ratio(a: int, b: int) -> float:
-        return a / b if b else float("nan")
-
-    precision = {p: ratio(tp[p], tp[p] + fp[p]) for p in policies}
-    recall = {p: ratio(tp[p], tp[p] + fn[p]) for p in policies}
-    benign_fpr = ratio(len(benign_flagged), counts["benign"])
-    with capsys.disabled():
-        print(f"\nguardrail engine on {len(rows)} labelled lines (embeddings: "
-              f"{'all-MiniLM-L6-v2' if embedder[1] else 'bag-of-words stand-in'})")
-        print(f"  {'policy':<14}{'lines':>6}{'precision':>11}{'recall':>8}")
-        for p in policies:
-            print(f"  {p:<14}{counts[p]:>6}{precision[p]:>11.3f}{recall[p]:>8.3f}")
-        print(f"  PII entity-level recall: {entity_found}/{entity_expected} = {ratio(entity_found, entity_expected):.3f}")
-        print(f"  benign false-positive rate: {len(benign_flagged)}/{counts['benign']} = {benign_fpr:.3f}")
-        print("  held-out lines (written after tuning): "
-              + ", ".join(f"{label} {ok}/{n}" for label, (ok, n) in sorted(heldout.items())))
-        for line in misses + [f"benign flagged: {b}" for b in benign_flagged]:
-            print(f"  - {line}")
-
-    assert recall["pii"] >= 0.95
-    assert recall["prompt_attack"] >= 0.9
-    assert benign_fpr <= 0.05
-    assert ratio(entity_found, entity_expected) >= 0.9
-    if embedder[1]:
-        assert recall["topic"] >= 0.75
 
 
 # -- behaviour -------------------------------------------------------------------------------------------

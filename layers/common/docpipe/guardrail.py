@@ -14,6 +14,9 @@ from docpipe.settings import get_settings
 
 # ApplyGuardrail bills and limits by text units of 1,000 characters; keep each request well inside them.
 MAX_CHARS_PER_REQUEST = 20_000
+# Sent only by the offline emulator (AWS never sends it): what it could not evaluate as Bedrock would, in words
+# ("content filters not evaluated offline for de ..."). Optional: recorded where present, never needed.
+EMULATOR_NOTE_HEADER = "x-docpipe-emulator-note"
 
 
 class GuardrailBlocked(Exception):
@@ -26,6 +29,7 @@ class GuardrailOutcome:
     text: str
     policies: list[str] = field(default_factory=list)  # e.g. "denied topic: Investment advice"
     text_units: int = 0
+    not_evaluated: list[str] = field(default_factory=list)  # the offline emulator's notes; empty in AWS
 
     @property
     def reason(self) -> str:
@@ -76,7 +80,7 @@ def apply(text: str, source: Literal["INPUT", "OUTPUT"]) -> GuardrailOutcome:
     settings = get_settings()
     if not settings.guardrail_id:
         return GuardrailOutcome("NONE", text)
-    outputs, policies, units, blocked, intervened = [], [], 0, False, False
+    outputs, policies, units, blocked, intervened, notes = [], [], 0, False, False, []
     for piece in _pieces(text):
         if not piece.strip():
             outputs.append(piece)
@@ -89,10 +93,12 @@ def apply(text: str, source: Literal["INPUT", "OUTPUT"]) -> GuardrailOutcome:
             policies += [p for p in fired if p not in policies]
             blocked |= was_blocked
             units += sum(assessment.get("invocationMetrics", {}).get("usage", {}).values())
+        note = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get(EMULATOR_NOTE_HEADER)
+        notes += [note] if note and note not in notes else []
         if response["action"] == "GUARDRAIL_INTERVENED":
             intervened = True
             outputs.append("".join(o["text"] for o in response.get("outputs", [])))
         else:
             outputs.append(piece)
     action = "BLOCKED" if blocked else "ANONYMIZED" if intervened else "NONE"
-    return GuardrailOutcome(action, "" if blocked else "".join(outputs), policies, units)
+    return GuardrailOutcome(action, "" if blocked else "".join(outputs), policies, units, notes)

@@ -33,6 +33,8 @@ from botocore.validate import ParamValidationDecorator
 from ..plain_copy import copy_plain
 
 _PARAMS_KEY = "docpipe_emulator_params"
+# a key an emulator's answer may carry: HTTP response headers to add (what the body cannot say in AWS's shape)
+RESPONSE_HEADERS = "docpipe_response_headers"
 
 
 class ServiceError(Exception):
@@ -180,7 +182,7 @@ class EmulatorHub:
         except ServiceError as err:
             body = {**err.fields, "Error": {"Code": err.code, "Message": err.message}, "message": err.message}
             status = err.status
-        headers = {"x-amzn-requestid": request_id}
+        headers = {"x-amzn-requestid": request_id, **body.pop(RESPONSE_HEADERS, {})}
         body["ResponseMetadata"] = {"RequestId": request_id, "HTTPStatusCode": status,
                                     "HTTPHeaders": headers, "RetryAttempts": 0}
         return AWSResponse(f"https://{service}.emulated.local", status, headers, _RawBody(body)), body

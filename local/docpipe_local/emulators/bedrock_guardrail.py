@@ -15,6 +15,11 @@ quota for text units per second is 25 (Service Quotas, "On-demand ApplyGuardrail
 second"). One request larger than that quota could never be served, so the emulator refuses requests over
 ``max_text_units`` (25 by default, i.e. 25,000 characters) with a ValidationException; pass another value
 if your account's quota differs.
+
+What the offline engine could not evaluate as Bedrock would (a policy whose offline detector knows English
+only, on text in another language) is said in the ``x-docpipe-emulator-note`` response header, in words:
+ApplyGuardrail's response body has no field for it, and AWS never sends the header, so a caller may show
+it where present and must not need it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import re
 import threading
 from typing import Any, Callable, Mapping
 
-from docpipe_local.emulators.base import Emulator, ServiceError
+from docpipe.guardrail import EMULATOR_NOTE_HEADER
+from docpipe_local.emulators.base import RESPONSE_HEADERS, Emulator, ServiceError
 from docpipe_local.guardrails import GuardrailEngine, text_units
 
 _ID = re.compile(r"^(?:([a-z0-9]+)|arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/([a-z0-9]+))$")
@@ -95,4 +101,8 @@ class GuardrailEmulator(Emulator):
         if not texts:
             raise ServiceError("ValidationException", "The request must contain at least one text content block.")
         self.check_size(texts)
-        return engine.apply(content, source=params["source"], output_scope=params.get("outputScope", "INTERVENTIONS"))
+        response, notes = engine.evaluate(content, source=params["source"],
+                                          output_scope=params.get("outputScope", "INTERVENTIONS"))
+        if notes:  # outside the body, whose shape is AWS's: a header only the offline runtime sends
+            response[RESPONSE_HEADERS] = {EMULATOR_NOTE_HEADER: "; ".join(notes)}
+        return response

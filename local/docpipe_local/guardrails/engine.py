@@ -23,6 +23,14 @@ PROMPT_ATTACK            ``attacks.py``: instruction override, role-play jailbre
                          exfiltration; INPUT only (Bedrock requires OutputStrength NONE for it).
 =======================  ================================================================================
 
+Languages: the content filters, the denied topics and the prompt-attack patterns know English only. A sentence
+confidently in another language (``language.py``) is not judged by the first two (the prompt-attack patterns
+match English phrasing only, so they still run: an English injection inside a German page is caught), and
+:meth:`GuardrailEngine.evaluate` says so in its notes, which the ApplyGuardrail emulator returns outside the
+response body (AWS's response has no field for it). Bedrock evaluates these languages; offline they pass
+unjudged rather than being blocked for being foreign. PII, regexes and word filters are patterns and
+checksums and are applied to every language.
+
 Not enforced (accepted and ignored, with a log line): ContextualGroundingPolicyConfig,
 AutomatedReasoningPolicyConfig, image content. Tier configs (CLASSIC/STANDARD) change nothing here.
 """
@@ -41,6 +49,7 @@ import numpy as np
 
 from .attacks import assess_prompt_attack
 from .content import CONTENT_TYPES, LEVELS, assess_content, blocks
+from .language import EnglishOnly, english_pieces
 from .pii import PII_TYPES, find_pii
 from .words import WordMatcher, profanity_matcher
 
@@ -193,6 +202,30 @@ def text_units(text: str) -> int:
     return math.ceil(len(text) / TEXT_UNIT_CHARS) if text else 0
 
 
+class _Unjudged:
+    """The sentences each English-only policy left out, by language, and the notes that say so."""
+
+    def __init__(self) -> None:
+        self.policies: dict[str, EnglishOnly] = {}
+
+    def add(self, policy: str, parts: Sequence[EnglishOnly]) -> None:
+        merged = EnglishOnly()
+        for part in parts:
+            merged.kept += part.kept
+            merged.skipped.update(part.skipped)
+        self.policies[policy] = merged
+
+    def notes(self) -> list[str]:
+        """What was left out, in words: 'content filters, prompt attack not evaluated offline for de, la (the
+        offline detectors know English only)'. No counts: a document's pages repeat the same notes."""
+        by_languages: dict[str, list[str]] = {}
+        for policy, part in self.policies.items():
+            if part.skipped:
+                by_languages.setdefault(", ".join(sorted(part.skipped)), []).append(policy)
+        return [f"{', '.join(policies)} not evaluated offline for {languages} (the offline detectors know "
+                "English only)" for languages, policies in by_languages.items()]
+
+
 class GuardrailEngine:
     """One guardrail (one ``AWS::Bedrock::Guardrail``), evaluated locally. Thread-safe."""
 
@@ -305,9 +338,10 @@ class GuardrailEngine:
                 self._topic_vectors = [vectors[owners_arr == i] for i in range(len(self.topics))]
             return self._topic_vectors
 
-    def topic_scores(self, texts: Sequence[str]) -> list[float]:
-        """Highest similarity of any sentence of ``texts`` to each denied topic, in config order."""
-        sentences = topic_sentences(texts)
+    def topic_scores(self, texts: Sequence[str], sentences: Sequence[str] | None = None) -> list[float]:
+        """Highest similarity of any sentence of ``texts`` (or of the given ``sentences``) to each denied topic,
+        in config order."""
+        sentences = topic_sentences(texts) if sentences is None else list(dict.fromkeys(sentences))
         if not sentences or not self.topics:
             return [0.0] * len(self.topics)
         matrix = self._topic_matrix()
@@ -317,6 +351,12 @@ class GuardrailEngine:
     # -- evaluation -------------------------------------------------------------------------------------
     def apply(self, content: Sequence[dict | str], source: str = "INPUT", output_scope: str = "INTERVENTIONS") -> dict:
         """Evaluate the blocks (ApplyGuardrail ``content`` items, or plain strings) for a source."""
+        return self.evaluate(content, source, output_scope)[0]
+
+    def evaluate(self, content: Sequence[dict | str], source: str = "INPUT",
+                 output_scope: str = "INTERVENTIONS") -> tuple[dict, list[str]]:
+        """ApplyGuardrail's response for the blocks, and notes on what could not be evaluated offline (in words;
+        empty when everything was)."""
         if source not in ("INPUT", "OUTPUT"):
             raise ValueError("source must be INPUT or OUTPUT")
         started = time.perf_counter()
@@ -331,9 +371,15 @@ class GuardrailEngine:
         text_unit_count = sum(text_units(t) for t in texts)
 
         active_topics = [(i, t) for i, t in enumerate(self.topics) if t.switch.for_source(source)[0]]
+        active_filters = [f for f in self.filters if f.switch.for_source(source)[0] and f.strength(source) != "NONE"
+                          and not (f.type == "PROMPT_ATTACK" and source != "INPUT")]
+        content_types = {f.type for f in active_filters} & set(CONTENT_TYPES)
+        unjudged = _Unjudged()
         if active_topics and texts:
             units["topicPolicyUnits"] = text_unit_count
-            scores = self.topic_scores(texts)
+            english = [english_pieces(text, topic_sentences([text])) for text in texts]
+            unjudged.add("denied topics", english)
+            scores = self.topic_scores(texts, [s for part in english for s in part.kept])
             for index, topic in active_topics:
                 detected = scores[index] >= self.topic_threshold
                 if detected or full:
@@ -341,11 +387,16 @@ class GuardrailEngine:
                     findings.topics[topic.name] = {"name": topic.name, "type": "DENY", "action": action,
                                                    "detected": detected}
 
-        active_filters = [f for f in self.filters if f.switch.for_source(source)[0] and f.strength(source) != "NONE"
-                          and not (f.type == "PROMPT_ATTACK" and source != "INPUT")]
         if active_filters and texts:
             units["contentPolicyUnits"] = text_unit_count
-            confidences = self._content_confidences(texts, source, {f.type for f in active_filters})
+            confidences: dict[str, str] = {}
+            english = [english_pieces(text, split_sentences(text)) for text in texts]
+            if content_types:
+                unjudged.add("content filters", english)
+                confidences.update(assess_content([s for part in english for s in part.kept]))
+            if "PROMPT_ATTACK" in {f.type for f in active_filters}:
+                unjudged.add("prompt attack", english)  # its patterns run on every text: they match English only
+                confidences["PROMPT_ATTACK"] = max((assess_prompt_attack(t).confidence for t in texts), key=LEVELS.index)
             for flt in active_filters:
                 confidence = confidences.get(flt.type, "NONE")
                 detected = confidence != "NONE" and blocks(flt.strength(source), confidence)
@@ -401,8 +452,9 @@ class GuardrailEngine:
         latency_ms = int(round((time.perf_counter() - started) * 1000))
         assessment["invocationMetrics"] = {"guardrailProcessingLatency": latency_ms, "usage": dict(units),
                                            "guardrailCoverage": coverage}
-        return {"usage": units, "action": action, "actionReason": reason, "outputs": outputs,
-                "assessments": [assessment], "guardrailCoverage": coverage}
+        response = {"usage": units, "action": action, "actionReason": reason, "outputs": outputs,
+                    "assessments": [assessment], "guardrailCoverage": coverage}
+        return response, unjudged.notes()
 
     @staticmethod
     def _block(item: dict | str) -> _Block:
@@ -413,15 +465,6 @@ class GuardrailEngine:
             return _Block("", False)  # an image block: not evaluated offline (the emulator refuses them)
         qualifiers = set(text.get("qualifiers") or ())
         return _Block(text.get("text", ""), not qualifiers or "guard_content" in qualifiers)
-
-    def _content_confidences(self, texts: list[str], source: str, wanted: set[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        if wanted & set(CONTENT_TYPES):
-            sentences = [s for text in texts for s in split_sentences(text)]
-            out.update(assess_content(sentences))
-        if "PROMPT_ATTACK" in wanted and source == "INPUT":
-            out["PROMPT_ATTACK"] = max((assess_prompt_attack(t).confidence for t in texts), key=LEVELS.index)
-        return out
 
     @staticmethod
     def _sensitive(text: str, source: str, active_pii: dict[str, _Pii], regexes: list[_Regex],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -53,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
             for problem in err.errors():
                 print(f"docpipe ask: {_ASK_OPTIONS[problem['loc'][0]]}: {problem['msg']}", file=sys.stderr)
             return 2
+    console = Console(stderr=True)
     try:
-        with OfflineRuntime(faults=args.faults) as runtime:
-            console = Console(stderr=True)
+        with OfflineRuntime(faults=args.faults, lock_wait=_lock_wait_seconds(),
+                            on_lock_wait=lambda message: console.print(f"[yellow]{escape(message)}[/]")) as runtime:
             for warning in runtime.warnings:
                 console.print(f"[yellow]warning:[/] {warning}")
             if args.command == "endpoints":
@@ -76,12 +78,25 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, RuntimeError, ValueError) as err:
         print(f"docpipe: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # waiting for the data directory, or mid-run: what was saved stays, the rest resumes
+        print("docpipe: interrupted; documents without an outcome resume on the next start", file=sys.stderr)
+        return 130
+
+
+def _lock_wait_seconds() -> float:
+    """How long a command waits for another holding the data directory ($DOCPIPE_LOCK_WAIT_SECONDS)."""
+    raw = os.environ.get("DOCPIPE_LOCK_WAIT_SECONDS", "300")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise SystemExit(f"docpipe: DOCPIPE_LOCK_WAIT_SECONDS must be a number of seconds, not {raw!r}") from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="docpipe-out", help="where results go: OUT/<doc_id>/ (default docpipe-out)")
     parser.add_argument("--json", action="store_true", help="one JSON object per document, one per line")
-    parser.add_argument("--force", action="store_true", help="process unchanged files again")
+    parser.add_argument("--force", action="store_true",
+                        help="process files again even when the same content was processed or is being resumed")
     parser.add_argument("--languages", help="translate and speak the summary in these, e.g. es,ca "
                                             "(default: the template's TargetLanguages)")
     parser.add_argument("--audio-formats", help="mp3 (default) and/or ogg, e.g. mp3,ogg")

@@ -1,8 +1,13 @@
 """Documents in, results out: what `docpipe run` and `docpipe watch` share.
 
 A file becomes an inbox object (the trigger starts its execution); a finished execution becomes a report
-whose outputs are copied to OUT/<doc_id>/. An unchanged file already processed is answered from its
-manifest without a new execution; unfinished inbox objects from an interrupted process are re-delivered.
+whose outputs are copied to OUT/<doc_id>/. Each inbox object ends with one outcome, whatever stops a process:
+- an unchanged file (same key, content and request) already processed is answered from its manifest;
+- one already in the inbox without an outcome (an interrupted run) is resumed: its event is delivered again,
+  never uploaded as a new version (a new doc_id: processed twice); only `force` uploads it again;
+- at start, inbox objects with no outcome are resumed, and vectors that no recorded document owns (indexed by
+  a process killed before it saved) are deleted: the data directory lock means no other process is running.
+- the offline state is saved before results are copied to OUT, so OUT holds only committed outcomes.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class Tracked:
     arn: str | None = None
     started: float = field(default_factory=time.monotonic)
     cached: dict | None = None
+    version_id: str | None = None  # the inbox object version its execution processes
 
 
 @dataclass
@@ -67,6 +73,7 @@ class DocumentSession:
         # what an uploader asks for per document: object metadata, read by the pipeline's Validate
         self.requests = {key: value for key, value in (("languages", languages), ("audio-formats", audio_formats))
                          if value}
+        self.in_flight: dict[str, Tracked] = {}  # inbox key -> the execution this session runs for it
 
     def inbox_key(self, path: Path) -> str:
         return f"{self.runtime.inbox_prefix}{path.name}"
@@ -76,55 +83,121 @@ class DocumentSession:
         key, sha256 = self.inbox_key(path), hashlib.sha256(data).hexdigest()
         metadata = {"sha256": sha256, **self.requests}
         if not self.force:
-            done = self._finished_result(key, metadata)
-            if done is not None:
-                return [Tracked(str(path), key, cached=done)]
+            found = self._same_in_inbox(key, metadata)
+            if found is not None:
+                return self._resume(str(path), key, found)
         arns = self.runtime.upload(data, key, metadata=metadata)
         if not arns:
             raise RuntimeError(f"no rule in template.yaml matched the upload of {key}")
-        return [Tracked(str(path), key, arn) for arn in arns]
+        version_id = self.runtime.s3.head_object(Bucket=self.runtime.bucket, Key=key).get("VersionId")
+        tracked = [Tracked(str(path), key, arn, version_id=version_id) for arn in arns]
+        self.in_flight[key] = tracked[0]
+        return tracked
 
-    def _finished_result(self, key: str, metadata: dict[str, str]) -> dict | None:
-        """The earlier execution's result when this exact content and request were already processed."""
-        from docpipe.ids import doc_id_for
-
+    def _same_in_inbox(self, key: str, metadata: dict[str, str]) -> dict | None:
+        """The inbox object at this key when it holds this exact content and request (head_object's answer)."""
         rt = self.runtime
         try:
             head = rt.s3.head_object(Bucket=rt.bucket, Key=key)
         except rt.s3.exceptions.ClientError:
             return None
-        if head.get("Metadata", {}) != metadata:
-            return None
-        doc_id = doc_id_for(rt.bucket, key, head.get("VersionId"), metadata["sha256"])
-        item = rt.dynamodb.get_item(TableName=rt.environment["DOCPIPE_DOCUMENTS_TABLE"],
-                                    Key={"doc_id": {"S": doc_id}}).get("Item")
+        return head if head.get("Metadata", {}) == metadata else None
+
+    def _resume(self, source: str, key: str, head: dict) -> list[Tracked]:
+        """Content already in the inbox: its outcome if it has one, else its execution (running, or started anew
+        by delivering its event again: the same version, so the same doc_id)."""
+        done = self._finished_result(key, head)
+        if done is not None:
+            return [Tracked(source, key, cached=done)]
+        running = self.in_flight.get(key)
+        if running is not None and running.version_id == head.get("VersionId"):
+            running.source = source  # reported once, under the name the user gave
+            return []
+        return self._redeliver(source, key, head)
+
+    def _doc_id(self, key: str, head: dict) -> str:
+        from docpipe.ids import doc_id_for
+
+        sha256 = head.get("Metadata", {}).get("sha256") or hashlib.sha256(self.runtime.read(key)).hexdigest()
+        return doc_id_for(self.runtime.bucket, key, head.get("VersionId"), sha256)
+
+    def _ledger_item(self, doc_id: str) -> dict | None:
+        rt = self.runtime
+        return rt.dynamodb.get_item(TableName=self._table, Key={"doc_id": {"S": doc_id}},
+                                    ConsistentRead=True).get("Item")
+
+    def _finished_result(self, key: str, head: dict) -> dict | None:
+        """The earlier execution's result when this object version was already processed."""
+        doc_id = self._doc_id(key, head)
+        item = self._ledger_item(doc_id)
         if not item or item["status"]["S"] not in FINAL_LEDGER:
             return None
-        manifest_key = f"{rt.environment.get('DOCPIPE_OUT_PREFIX', 'out/')}{doc_id}/manifest.json"
-        manifest = json.loads(rt.read(manifest_key))
+        manifest_key = f"{self.runtime.environment.get('DOCPIPE_OUT_PREFIX', 'out/')}{doc_id}/manifest.json"
+        manifest = json.loads(self.runtime.read(manifest_key))
         return {"status": manifest["status"], "doc_id": doc_id, "reason": manifest.get("reason"),
                 "outputs": manifest["outputs"], "manifest": manifest_key}
 
-    def reconcile(self) -> list[Tracked]:
-        """Re-deliver inbox objects that have no final outcome (a killed process left them unfinished)."""
-        from docpipe.ids import doc_id_for
+    def _redeliver(self, source: str, key: str, head: dict) -> list[Tracked]:
+        """Deliver the object's event again. A claim left by this data directory's earlier process is released
+        first: its execution died with that process (the lock says no other process runs)."""
+        rt = self.runtime
+        doc_id = self._doc_id(key, head)
+        try:
+            rt.dynamodb.update_item(TableName=self._table, Key={"doc_id": {"S": doc_id}},
+                                    UpdateExpression="SET claim_expires_at = :expired",
+                                    ConditionExpression="#status = :in_progress",
+                                    ExpressionAttributeNames={"#status": "status"},
+                                    ExpressionAttributeValues={":expired": {"N": "0"},
+                                                               ":in_progress": {"S": "IN_PROGRESS"}})
+        except rt.dynamodb.exceptions.ConditionalCheckFailedException:
+            pass  # no claim yet (the process died before Validate): nothing to release
+        event = s3_event("Object Created", rt.bucket, key, size=head["ContentLength"], etag=head.get("ETag"),
+                         version_id=head.get("VersionId"), reason="PutObject")
+        tracked = [Tracked(source, key, arn, version_id=head.get("VersionId")) for arn in rt.emit(event)]
+        if tracked:
+            self.in_flight[key] = tracked[0]
+        return tracked
 
+    def reconcile(self) -> list[Tracked]:
+        """Resume inbox objects that have no outcome (a killed process left them unfinished), and delete the
+        vectors no recorded document owns."""
         rt, tracked = self.runtime, []
-        table = rt.environment["DOCPIPE_DOCUMENTS_TABLE"]
+        self._delete_orphaned_vectors()
         pages = rt.s3.get_paginator("list_objects_v2").paginate(Bucket=rt.bucket, Prefix=rt.inbox_prefix)
         for obj in (obj for page in pages for obj in page.get("Contents", [])):
             head = rt.s3.head_object(Bucket=rt.bucket, Key=obj["Key"])
-            sha256 = head.get("Metadata", {}).get("sha256") or hashlib.sha256(rt.read(obj["Key"])).hexdigest()
-            doc_id = doc_id_for(rt.bucket, obj["Key"], head.get("VersionId"), sha256)
-            item = rt.dynamodb.get_item(TableName=table, Key={"doc_id": {"S": doc_id}}).get("Item")
-            if item and item["status"]["S"] in FINAL_LEDGER:
-                continue
-            if item:  # its execution died with the process that ran it: release the claim
-                rt.dynamodb.delete_item(TableName=table, Key={"doc_id": {"S": doc_id}})
-            event = s3_event("Object Created", rt.bucket, obj["Key"], size=obj["Size"], etag=obj.get("ETag"),
-                             version_id=head.get("VersionId"), reason="PutObject")
-            tracked += [Tracked(obj["Key"], obj["Key"], arn) for arn in rt.emit(event)]
+            if self._finished_result(obj["Key"], head) is None:
+                tracked += self._redeliver(obj["Key"], obj["Key"], head)
         return tracked
+
+    def _delete_orphaned_vectors(self) -> int:
+        """Vectors are written to their own store as they are indexed, the ledger when the state is saved: a
+        process killed in between leaves vectors of a document the saved ledger never heard of (or more of
+        them than it counted). Those are deleted; a resumed document indexes its own again."""
+        import boto3
+
+        rt = self.runtime
+        counts = {}
+        for page in rt.dynamodb.get_paginator("scan").paginate(TableName=self._table,
+                                                              ProjectionExpression="doc_id, vector_count"):
+            counts.update({item["doc_id"]["S"]: int(item.get("vector_count", {"N": "0"})["N"])
+                           for item in page["Items"]})
+        s3vectors = boto3.client("s3vectors", region_name=rt.s3.meta.region_name)
+        index = {"vectorBucketName": rt.environment["DOCPIPE_VECTOR_BUCKET"],
+                 "indexName": rt.environment["DOCPIPE_VECTOR_INDEX"]}
+        orphans = []
+        for page in s3vectors.get_paginator("list_vectors").paginate(**index):
+            for vector in page["vectors"]:
+                doc_id, _, number = vector["key"].rpartition("#")
+                if doc_id and number.isdigit() and int(number) >= counts.get(doc_id, 0):
+                    orphans.append(vector["key"])
+        for start in range(0, len(orphans), 500):
+            s3vectors.delete_vectors(**index, keys=orphans[start:start + 500])
+        return len(orphans)
+
+    @property
+    def _table(self) -> str:
+        return self.runtime.environment["DOCPIPE_DOCUMENTS_TABLE"]
 
     def finish(self, tracked: Tracked, execution: Execution | None) -> Report:
         seconds = time.monotonic() - tracked.started
@@ -134,10 +207,10 @@ class DocumentSession:
             return Report(None, tracked.source, "FAILED", reason, [], None, seconds)
         if result["status"] == "DUPLICATE":
             return self._duplicate(tracked, result, seconds)
+        if execution is not None:
+            self.runtime.save()  # commit after every finished document, before its results reach OUT
         outputs = [str(self._download(result["doc_id"], key)) for key in result["outputs"]]
         manifest = str(self.out_dir / result["doc_id"] / "manifest.json") if result.get("manifest") else None
-        if execution is not None:
-            self.runtime.save()  # commit after every finished document
         return Report(result["doc_id"], tracked.source, result["status"], result.get("reason"), outputs, manifest,
                       seconds, cached=tracked.cached is not None)
 

@@ -14,12 +14,12 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import boto3
-from filelock import FileLock, Timeout
 
 from docpipe_local.emulators.base import EmulatorHub, FaultInjector, parse_faults
+from docpipe_local.data_dir_lock import DataDirLock
 from docpipe_local.lambda_router import LambdaEmulator, environment_of, functions_from_template
 from docpipe_local.moto_fixes import (copy_state_data_plainly, make_dynamodb_writes_atomic,
                                       parse_each_definition_once, parse_each_json_path_once, read_s3_urls_once,
@@ -58,9 +58,13 @@ class OfflineRuntime:
 
     def __init__(self, root: Path | None = None, home: Path | None = None,
                  parameters: dict[str, str] | None = None, environment: dict[str, str] | None = None,
-                 faults: str | None = None, fault_seed: int = 0, persist: bool = True):
+                 faults: str | None = None, fault_seed: int = 0, persist: bool = True,
+                 lock_wait: float = 5.0, on_lock_wait: Callable[[str], None] | None = None):
+        """lock_wait: how long to wait for another process holding the data directory, which is then named
+        to `on_lock_wait` (one message) before waiting, and in the error when it does not finish in time."""
+        self.lock = DataDirLock(home or data_dir(), lock_wait, on_lock_wait)
         self.root = root or repo_root()
-        self.home = home or data_dir()
+        self.home = self.lock.home
         self.template = Template.load(self.root, parameters)
         self.functions = functions_from_template(self.template)
         self.rules = rules_from_template(self.template)
@@ -83,12 +87,7 @@ class OfflineRuntime:
     def _start(self) -> "OfflineRuntime":
         from moto import mock_aws
 
-        lock = FileLock(str(self.home / "runtime.lock"))
-        try:
-            lock.acquire(timeout=5)
-        except Timeout:
-            raise RuntimeError(f"another docpipe process is using {self.home}; wait for it or set DOCPIPE_HOME") from None
-        self._stack.callback(lock.release)
+        self._stack.enter_context(self.lock)
         self._set_environment()
         make_dynamodb_writes_atomic()
         parse_each_definition_once()

@@ -1,5 +1,8 @@
 """Quarantine: keep a copy of the rejected input with a reason a person understands, and say so in the
 manifest. Works from whatever the failing state left: a PipelineState, or the raw event if Validate failed.
+
+Only the execution holding the document's claim quarantines it: one whose Validate failed before claiming
+claims it here, and a re-delivered event for a document another execution owns or finished writes nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from pathlib import PurePosixPath
 from docpipe import ledger
 from docpipe.errors import reason_from_error
 from docpipe.ids import doc_id_for
+from docpipe.logic.publish import not_owner
 from docpipe.logic.validate import identify, source_of
 from docpipe.manifest import build_manifest
 from docpipe.models import DocumentRef, PipelineResult, PipelineState, QuarantineInput, StageRecord, Usage
@@ -37,6 +41,8 @@ def quarantine_document(payload: QuarantineInput) -> PipelineResult:
     error = payload.state.get("error")
     reason = reason_from_error(error)
     document, stages = _document_from(payload.state)
+    if not ledger.claim(document, payload.execution_id):  # this execution's own claim is renewed
+        return not_owner(document)
     name = PurePosixPath(document.key).name or "document"
     stored = quarantine_key(document.doc_id, name)
     outputs = []
@@ -50,9 +56,10 @@ def quarantine_document(payload: QuarantineInput) -> PipelineResult:
     manifest_key = out_key(document.doc_id, "manifest.json")
     outputs += [reason_key, manifest_key]
     manifest = build_manifest(document, "QUARANTINED", payload.execution_id, stages, outputs,
-                              own_usage=Usage(s3_put=3, dynamodb_writes=1), reason=reason)
+                              own_usage=Usage(s3_put=3, dynamodb_writes=2), reason=reason)
     put_json(document.bucket, manifest_key, manifest)
-    ledger.finish(document.doc_id, "QUARANTINED", payload.execution_id, reason)
+    if not ledger.finish(document.doc_id, "QUARANTINED", payload.execution_id, reason):
+        return not_owner(document)
     logger.warning("document quarantined", extra={"doc_id": document.doc_id, "reason": reason})
     return PipelineResult(status="QUARANTINED", doc_id=document.doc_id, source=document.uri, reason=reason,
                           outputs=outputs, manifest=manifest_key)

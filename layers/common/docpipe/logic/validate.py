@@ -15,6 +15,8 @@ from docpipe.sniff import HEAD_BYTES, sniff
 from docpipe.storage import fingerprint
 from docpipe.task import StageResult
 
+MAX_LANGUAGES = 10  # target languages per document (each is a Map iteration: translate, guard, speak)
+
 
 def source_of(event: dict) -> tuple[str, str, str | None]:
     """Bucket, decoded key and version id of the object an S3 'Object Created' event names."""
@@ -56,7 +58,7 @@ def target_languages(document: DocumentRef) -> list[str]:
     for code in languages:
         if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", code):
             raise DocumentRejected(f"the requested language {code!r} is not a language code such as 'es' or 'pt-PT'")
-    return list(dict.fromkeys(languages))[:10]
+    return list(dict.fromkeys(languages))[:MAX_LANGUAGES]
 
 
 def validate_document(payload: ValidateInput) -> StageResult:

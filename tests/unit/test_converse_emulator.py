@@ -5,19 +5,18 @@ Generations are greedy (temperature 0) and short, so that the suite stays fast o
 
 from __future__ import annotations
 
+import boto3
+import botocore.model
 import pytest
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python is the offline text-generation engine")
-pytest.importorskip("stdnum", reason="python-stdnum is a dependency of the offline guardrail engine")
-pytest.importorskip("phonenumbers", reason="phonenumbers is a dependency of the offline guardrail engine")
+from docpipe_local.emulators.base import EmulatorHub
+from docpipe_local.emulators.bedrock_converse import ConverseEmulator
+from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator
+from docpipe_local.engines.llm import LocalLLM, ModelFilesMissing, default_model_path
 
-import boto3  # noqa: E402
-import botocore.model  # noqa: E402
-
-from docpipe_local.emulators.base import EmulatorHub  # noqa: E402
-from docpipe_local.emulators.bedrock_converse import ConverseEmulator  # noqa: E402
-from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator  # noqa: E402
-from docpipe_local.engines.llm import LocalLLM, ModelFilesMissing, default_model_path  # noqa: E402
+pytestmark = pytest.mark.requires(
+    modules=["llama_cpp", "stdnum", "phonenumbers"],
+    why="Converse runs on llama-cpp-python; the guardrail engine needs python-stdnum and phonenumbers.")
 
 MODEL = "amazon.nova-lite-v1:0"
 BLOCKED_IN = "Sorry, I can't help with that request."
@@ -44,7 +43,7 @@ def llm():
     try:
         default_model_path()
     except ModelFilesMissing as exc:
-        pytest.skip(str(exc))
+        pytest.fail(f"the local model is part of the offline install (scripts/bootstrap.sh): {exc}", pytrace=False)
     host = LocalLLM()
     yield host
     host.unload()

@@ -349,7 +349,46 @@ def invoke_unbatched(engine, text):
     return project(engine.encode_long(text, normalize=False)[0], 1024, normalize=True)
 
 
-def test_micro_batcher_errors_order_and_waiting(engine):
+class RecordingCondition(threading.Condition):
+    """A Condition that counts the waits that ended by timing out rather than by a notify."""
+
+    def __init__(self):
+        super().__init__()
+        self.waits, self.timed_out = [], 0
+
+    def wait(self, timeout=None):
+        self.waits.append(timeout)
+        notified = super().wait(timeout)
+        self.timed_out += not notified
+        return notified
+
+
+class FakeClock:
+    """time.monotonic for docpipe_local.engines.minilm, moved on by the waits of condition(): a timed wait with
+    nobody to notify it returns at once, its whole timeout spent on this clock."""
+
+    def __init__(self, monkeypatch):
+        import types
+
+        from docpipe_local.engines import minilm
+
+        self.now, self.waits, self.timed_out = 0.0, [], 0
+        monkeypatch.setattr(minilm, "time", types.SimpleNamespace(monotonic=lambda: self.now))
+
+    def condition(self) -> threading.Condition:
+        clock = self
+
+        class Clocked(threading.Condition):
+            def wait(self, timeout=None):
+                assert timeout is not None, "an untimed wait would hang a lone caller"
+                clock.waits.append(timeout)
+                clock.now += timeout
+                clock.timed_out += 1
+                return False
+        return Clocked()
+
+
+def test_micro_batcher_errors_order_and_waiting(engine, monkeypatch):
     batcher = MicroBatcher(lambda texts: engine.encode_long_many(texts, normalize=True), max_wait_s=0.05)
     texts = ["alpha beta", "gamma", 42, "delta epsilon zeta", "eta"]
     results = run_threads(len(texts), lambda i: batcher(texts[i]))
@@ -360,17 +399,18 @@ def test_micro_batcher_errors_order_and_waiting(engine):
         assert cosine(vector, engine.encode([texts[i]])[0]) >= 0.9999
     assert batcher.calls == 5 and batcher.batches < 5
 
-    # a lone caller waits at most the window (2 ms by default), not a full batch
-    quick = MicroBatcher(lambda items: [item * 2 for item in items])
-    quick(1)
-    started = time.perf_counter()
-    assert quick(21) == 42
-    assert time.perf_counter() - started < 0.05
-    # a full batch runs at once, however long the window
+    # a lone caller waits out one window (2 ms by default) on the batcher's clock, not for a full batch
+    with monkeypatch.context() as patched:
+        clock = FakeClock(patched)
+        quick = MicroBatcher(lambda items: [item * 2 for item in items])
+        quick._cond = clock.condition()
+        assert quick(21) == 42 and quick.batches == 1
+    assert clock.now == pytest.approx(quick.max_wait_s) and clock.timed_out == len(clock.waits) >= 1
+    # a full batch runs as soon as it is full: the leader is woken by the last caller, not by its window
     full = MicroBatcher(lambda items: [item + 1 for item in items], max_batch=4, max_wait_s=30)
-    started = time.perf_counter()
+    full._cond = RecordingCondition()
     assert run_threads(4, full) == {0: 1, 1: 2, 2: 3, 3: 4}
-    assert time.perf_counter() - started < 10 and full.batches == 1
+    assert full.batches == 1 and not full._cond.timed_out  # every wait ended by a notify
     # a batch that returns the wrong number of results is re-run item by item: nobody gets another's result
     broken = MicroBatcher(lambda items: items[:1], max_wait_s=0.05)
     outcomes = run_threads(3, broken)
@@ -437,22 +477,44 @@ def test_titan_calls_are_batched_by_the_width_the_engine_pads_them_to(engine):
     assert emulator.batcher._size == emulator._padded_size
 
 
+class Arrivals:
+    """Counts the callers that arrived; a batch waits for all of them, so the others queue behind it
+    (an event, not a sleep that hopes they do)."""
+
+    def __init__(self, expected: int):
+        self.expected, self.count, self._cond = expected, 0, threading.Condition()
+
+    def arrive(self) -> None:
+        with self._cond:
+            self.count += 1
+            self._cond.notify_all()
+
+    def wait_for_all(self) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: self.count == self.expected, 60), f"{self.count} callers came"
+
+
 @pytest.mark.parametrize("max_inflight", [1, 2])
 def test_micro_batcher_bounds_the_batches_in_flight(max_inflight):
     lock, state = threading.Lock(), {"now": 0, "peak": 0, "sizes": []}
+    arrivals = Arrivals(12)
 
     def slow(items):
         with lock:
             state["now"] += 1
             state["peak"] = max(state["peak"], state["now"])
             state["sizes"].append(len(items))
-        time.sleep(0.05)
+        arrivals.wait_for_all()  # the batches in flight stay in flight until every caller is queued
         with lock:
             state["now"] -= 1
         return [item * 10 for item in items]
 
     batcher = MicroBatcher(slow, max_batch=3, max_inflight=max_inflight)
-    assert run_threads(12, batcher) == {i: i * 10 for i in range(12)}
+
+    def call(item):
+        arrivals.arrive()
+        return batcher(item)
+    assert run_threads(12, call) == {i: i * 10 for i in range(12)}
     assert state["peak"] <= max_inflight and max(state["sizes"]) <= 3
     assert sum(state["sizes"]) == 12 and batcher.batches == len(state["sizes"]) < 12
 
@@ -472,16 +534,21 @@ def test_coalesced_lists_are_embedded_together_and_each_caller_gets_its_own(engi
     from docpipe_local.engines.minilm import coalesced
 
     calls = []
+    pages = [[f"Page {p} sentence {s} about bridge bearings and inspections." for s in range(p % 4 + 1)]
+             for p in range(12)]
+    arrivals = Arrivals(len(pages))
 
     def encode(texts):
         calls.append(len(texts))
-        time.sleep(0.02)  # long enough for the other callers to queue behind the first call
+        arrivals.wait_for_all()  # the other callers queue behind the calls in flight
         return engine.encode(texts)
 
-    pages = [[f"Page {p} sentence {s} about bridge bearings and inspections." for s in range(p % 4 + 1)]
-             for p in range(12)]
     embed = coalesced(encode)
-    results = run_threads(len(pages), lambda i: embed(pages[i]))
+
+    def call(i):
+        arrivals.arrive()
+        return embed(pages[i])
+    results = run_threads(len(pages), call)
     for i, texts in enumerate(pages):
         assert results[i].shape == (len(texts), 384)
         for got, expected in zip(results[i], engine.encode(texts)):

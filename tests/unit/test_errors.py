@@ -32,8 +32,10 @@ def lambda_error(error_type: str, message: str, request_id: str = "6f1c-req") ->
     (lambda_error("InternalServerException", "An error occurred (InternalServerException) when calling the "
                   "Converse operation: boom"), r"^the AWS service kept answering with a server error"),
     (lambda_error("UnsupportedLanguagePairException", "An error occurred (UnsupportedLanguagePairException) when "
-                  "calling the TranslateText operation: Unsupported language pair: en to de."),
-     r"^the TranslateText call was refused: Unsupported language pair: en to de\.$"),
+                  "calling the TranslateText operation: Unsupported language pair: en to xx."),
+     r"^the TranslateText call was refused: Unsupported language pair: en to xx\.$"),
+    (lambda_error("TranslationUnavailable", "Translating en to de is not installed offline: no Apertium language "
+                  "pair on this machine covers it"), r"^Translating en to de is not installed offline: no Apertium"),
     ({"Error": "States.Timeout", "Cause": "Task timed out"}, r"^a step ran past its time limit"),
     ({"Error": "Lambda.ServiceException", "Cause": "Lambda was unable to run"}, r"^Lambda kept failing"),
     (None, r"^the pipeline stopped without an error record$"),

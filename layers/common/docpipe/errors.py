@@ -19,8 +19,19 @@ class ExtractionFailed(Exception):
     """Permanent: the extraction engine could not read the document. Quarantined."""
 
 
+class TranslationUnavailable(Exception):
+    """Permanent for one language: the translation engine at hand has no route for the pair. Only its branch
+    fails."""
+
+
+# Offline, Translate answers a pair AWS supports but no installed engine covers with this code (not
+# UnsupportedLanguagePairException: AWS does not refuse the pair); its message is written for a person.
+OFFLINE_ENGINE_UNAVAILABLE = "OfflineEngineUnavailable"
+
+
 # Errors whose message is already written for a person (raised by docpipe's logic on purpose).
-READABLE = {"DocumentRejected", "ExtractionFailed", "GuardrailBlocked", "NoVoice", "EndpointCapacityTimeout"}
+READABLE = {"DocumentRejected", "ExtractionFailed", "GuardrailBlocked", "NoVoice", "EndpointCapacityTimeout",
+            "TranslationUnavailable"}
 
 # What the state machines retry, by family: AWS's throttling and server-error codes of the services the
 # tasks call (Textract, Bedrock, Translate, Polly, S3, DynamoDB, S3 Vectors), botocore's network errors, and

@@ -4,9 +4,11 @@ What it does, in Translate's shapes and with Translate's errors:
 
 - ``TranslateText``: the language pairs are the Apertium modes installed (found at run time in
   ``/usr/share/apertium/modes``); a pair with no direct mode pivots through Spanish (en->fr is en->es->fr,
-  en->pt is en->es->pt), then through any other single language; no route ->
-  UnsupportedLanguagePairException. ``SourceLanguageCode="auto"`` detects the language offline with
-  py3langid (restricted to Translate's languages); a guess under ``min_confidence`` ->
+  en->pt is en->es->pt), then through any other single language. A code Translate does not know ->
+  UnsupportedLanguagePairException, as AWS answers; a pair of Translate's languages that no installed mode
+  covers (en->de) is one AWS translates, so it fails with ``OfflineEngineUnavailable`` (HTTP 501, not
+  retried), whose message says the pair is not installed offline. ``SourceLanguageCode="auto"`` detects
+  the language offline with py3langid (restricted to Translate's languages); a guess under ``min_confidence`` ->
   DetectedLanguageLowConfidenceException. More than 10,000 UTF-8 bytes -> TextSizeLimitExceededException.
   Same source and target language: the text comes back unchanged (Translate does not charge for it either).
 - Custom terminology: ImportTerminology (CSV, TSV or TMX; UNI or MULTI), GetTerminology,
@@ -44,6 +46,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from docpipe.errors import OFFLINE_ENGINE_UNAVAILABLE  # a pair AWS translates, not installed here
 
 from .base import Emulator, ServiceError
 
@@ -561,7 +565,7 @@ class TranslateEmulator(Emulator):
         else:
             chain = self.router.route(source, target)
             if chain is None:
-                raise self._unsupported(source, target)
+                raise self._not_installed(source, target)
             translated, applied = self._translate(text, chain, source, target, terminologies)
         if settings.get("Profanity") == "MASK":
             translated = self._mask(translated, target)
@@ -581,6 +585,14 @@ class TranslateEmulator(Emulator):
         return ServiceError("UnsupportedLanguagePairException",
                             f"Unsupported language pair: {source} to {target}.", 400,
                             SourceLanguageCode=source, TargetLanguageCode=target)
+
+    def _not_installed(self, source: str, target: str) -> ServiceError:
+        # AWS translates between any two of its languages: the gap is this machine's, and the error says so
+        return ServiceError(OFFLINE_ENGINE_UNAVAILABLE,
+                            f"Translating {source} to {target} is not installed offline: no Apertium language pair "
+                            f"on this machine covers it, directly or through another language (installed modes: "
+                            f"{self.modes_dir}). Amazon Translate supports {source} to {target}; deployed, it works.",
+                            501, SourceLanguageCode=source, TargetLanguageCode=target)
 
     def _detect(self, text: str) -> str:
         lang, probability = detect_language(text)

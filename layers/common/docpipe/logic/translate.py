@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 
+from botocore.exceptions import ClientError
+
 from docpipe import guardrail
 from docpipe.clients import client
+from docpipe.errors import OFFLINE_ENGINE_UNAVAILABLE, TranslationUnavailable
 from docpipe.guardrail import GuardrailBlocked
 from docpipe.models import LanguageInput, S3Pointer, Usage
 from docpipe.settings import get_settings
@@ -54,9 +57,14 @@ def translate_summary(payload: LanguageInput) -> StageResult:
     terminologies = [name.strip() for name in settings.translate_terminologies.split(",") if name.strip()]
     translated, characters = [], 0
     for piece in split_for_translate(summary, settings.translate_max_bytes):
-        response = client("translate").translate_text(
-            Text=piece, SourceLanguageCode=settings.summary_language, TargetLanguageCode=state.language,
-            **({"TerminologyNames": terminologies} if terminologies else {}))
+        try:
+            response = client("translate").translate_text(
+                Text=piece, SourceLanguageCode=settings.summary_language, TargetLanguageCode=state.language,
+                **({"TerminologyNames": terminologies} if terminologies else {}))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != OFFLINE_ENGINE_UNAVAILABLE:
+                raise
+            raise TranslationUnavailable(error.response["Error"]["Message"]) from None
         translated.append(response["TranslatedText"])
         characters += len(piece)
     text = " ".join(translated)
@@ -71,4 +79,5 @@ def translate_summary(payload: LanguageInput) -> StageResult:
     usage = Usage(s3_get=1, s3_put=1, characters_translated=characters, guardrail_text_units=checked.text_units)
     return StageResult(state, usage, {"language": state.language, "requests": len(translated),
                                       "characters": characters, "guardrail_action": checked.action,
-                                      "terminologies": terminologies})
+                                      "terminologies": terminologies,
+                                      **({"guardrail_not_evaluated": checked.not_evaluated} if checked.not_evaluated else {})})

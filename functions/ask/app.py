@@ -4,4 +4,4 @@ from docpipe.http import function_url
 from docpipe.logic.ask import AskRequest, answer_question
 from docpipe.task import lambda_task
 
-handler = function_url(lambda_task("ask", AskRequest, answer_question))
+handler = function_url(lambda_task("ask", AskRequest, answer_question), AskRequest)

@@ -57,9 +57,12 @@ def read_bytes(bucket: str, key: str, version_id: str | None = None) -> bytes:
     return client("s3").get_object(Bucket=bucket, Key=key, **_version(version_id))["Body"].read()
 
 
-def put_json(bucket: str, key: str, value: Any) -> None:
-    client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(value, indent=2, ensure_ascii=False).encode(),
-                            ContentType="application/json")
+def put_json(bucket: str, key: str, value: Any, metadata: dict[str, str] | None = None) -> str:
+    """Write ``value`` as JSON; return the new version's id ("null" where the bucket keeps no versions)."""
+    response = client("s3").put_object(Bucket=bucket, Key=key, ContentType="application/json",
+                                       Body=json.dumps(value, indent=2, ensure_ascii=False).encode(),
+                                       **({"Metadata": metadata} if metadata else {}))
+    return response.get("VersionId") or "null"
 
 
 def get_json(bucket: str, key: str) -> Any:

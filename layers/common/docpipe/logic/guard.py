@@ -2,8 +2,14 @@
 
 BLOCKED (a prompt injection inside the document, a denied topic, secrets) raises GuardrailBlocked and the
 document is quarantined with the policy named. ANONYMIZED replaces the text with its masked form, so
-everything downstream (chunks, vectors, summary, outputs, logs) only ever sees the masked text; the
-unmasked version of work/<doc_id>/text.json is deleted, not kept as an old version.
+everything downstream (chunks, vectors, summary, outputs, logs) only ever sees the masked text.
+
+Unmasked text never outlives this stage. The bucket is versioned, so overwriting work/<doc_id>/text.json
+keeps the raw text as an older version, and so does every retried write of the extraction. Guard therefore
+ends by deleting every version of the key except the one that goes on (the masked write, or the raw text the
+guardrail found nothing in), and a blocked document loses every version. A retry after a failure between the
+masked write and the deletion reads the masked text, which its metadata marks, guards it again (nothing
+left to mask) and deletes what the failed attempt left behind.
 
 Pages are screened ``guardrail_concurrency`` at a time (one ApplyGuardrail call each, answered in page
 order): the calls wait on the service, not on this function.
@@ -11,42 +17,64 @@ order): the calls wait on the service, not on this function.
 
 from __future__ import annotations
 
+import json
+
 from docpipe import guardrail, workers
 from docpipe.clients import client
 from docpipe.guardrail import GuardrailBlocked
 from docpipe.models import ExtractedText, TaskInput, TextPage, Usage
 from docpipe.observability import logger
 from docpipe.settings import get_settings
-from docpipe.storage import get_json, put_json
+from docpipe.storage import put_json
 from docpipe.task import StageResult
+
+# user metadata on the text this stage masked: a retry knows the text it reads is masked already
+GUARDRAIL_METADATA = "docpipe-guardrail"
+
+
+def delete_versions(bucket: str, key: str, keep: str | None = None) -> int:
+    """Delete every version and delete marker of ``key`` but ``keep``; return how many went."""
+    s3 = client("s3")
+    doomed = [entry["VersionId"]
+              for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+              for entry in page.get("Versions", []) + page.get("DeleteMarkers", [])
+              if entry["Key"] == key and entry["VersionId"] != keep]
+    for version_id in doomed:
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+    return len(doomed)
 
 
 def guard_text(payload: TaskInput) -> StageResult:
     state = payload.state
     pointer = state.text
-    text = ExtractedText.model_validate(get_json(pointer.bucket, pointer.key))
-    pages, policies, units, masked = [], [], 0, False
+    current = client("s3").get_object(Bucket=pointer.bucket, Key=pointer.key)
+    masked_before = current.get("Metadata", {}).get(GUARDRAIL_METADATA) == "ANONYMIZED"
+    text = ExtractedText.model_validate(json.loads(current["Body"].read()))
+    pages, policies, units, masked, not_evaluated = [], [], 0, False, []
     outcomes = list(zip(text.pages, workers.map_in_order(
         "guard", get_settings().guardrail_concurrency, lambda page: guardrail.apply(page.text, "INPUT"),
         text.pages)))
     for page, outcome in outcomes:
         units += outcome.text_units
         policies += [p for p in outcome.policies if p not in policies]
+        not_evaluated += [n for n in outcome.not_evaluated if n not in not_evaluated]
         if outcome.action == "BLOCKED":
             logger.warning("guardrail blocked the document", extra={"doc_id": state.document.doc_id,
                                                                      "policies": outcome.policies})
+            delete_versions(pointer.bucket, pointer.key)  # no model may read it, no copy of it stays
             raise GuardrailBlocked(f"{outcome.reason} (page {page.page})")
         masked |= outcome.action == "ANONYMIZED"
         # masked pages keep no line geometry: lines would still carry the unmasked words
         pages.append(page if outcome.action == "NONE" else TextPage(page=page.page, text=outcome.text,
                                                                    confidence=page.confidence))
     usage = Usage(s3_get=1, guardrail_text_units=units)
+    kept = current.get("VersionId") or "null"
     if masked:
-        s3 = client("s3")
-        previous = s3.head_object(Bucket=pointer.bucket, Key=pointer.key).get("VersionId")
-        put_json(pointer.bucket, pointer.key, text.model_copy(update={"pages": pages}).model_dump(mode="json"))
-        if previous and previous != "null":
-            s3.delete_object(Bucket=pointer.bucket, Key=pointer.key, VersionId=previous)
+        kept = put_json(pointer.bucket, pointer.key, text.model_copy(update={"pages": pages}).model_dump(mode="json"),
+                        metadata={GUARDRAIL_METADATA: "ANONYMIZED"})
         usage = usage + Usage(s3_put=1)
-    action = "ANONYMIZED" if masked else "NONE"
-    return StageResult(state, usage, {"guardrail_action": action, "policies": policies, "text_units": units})
+    deleted = delete_versions(pointer.bucket, pointer.key, keep=kept)
+    action = "ANONYMIZED" if masked or masked_before else "NONE"
+    return StageResult(state, usage, {"guardrail_action": action, "policies": policies, "text_units": units,
+                                      "versions_deleted": deleted,
+                                      **({"guardrail_not_evaluated": not_evaluated} if not_evaluated else {})})

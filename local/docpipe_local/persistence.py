@@ -129,8 +129,8 @@ class StateStore:
             _fsync_directory(self.directory)
             self._drop_unreferenced(referenced)
         except OSError as err:
-            raise StateError(f"could not save the offline state: {disk_errors.describe(err)}. The state saved "
-                             "before is intact; what changed since was not saved") from None
+            raise StateError(f"could not save the offline state: {disk_errors.describe(err)}. The last saved "
+                             "state is unchanged; what changed since was not saved") from None
 
     def _database(self, snapshot: Snapshot) -> tuple[bytes, set[str]]:
         referenced: set[str] = set()
@@ -338,7 +338,7 @@ def _fsync_directory(path: Path) -> None:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, default=_plain, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def _json_or_none(value: Any) -> str | None:
@@ -364,6 +364,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, BaseModel):  # field by field: a captured snapshot holds moto's values unvalidated
         return {name: getattr(value, name) for name in type(value).model_fields}
     raise TypeError(f"cannot store a {type(value).__name__} in the offline state")
+
+
+_ENCODER = json.JSONEncoder(default=_plain, separators=(",", ":"))  # one for every row: json.dumps makes one each call
 
 
 def _describe(err: ValueError) -> str:

@@ -36,7 +36,7 @@ class ObjectOptions(_Strict):
     """Encryption, object lock and checksum fields S3 returns with an object (None where unset)."""
     encryption: Literal["AES256", "aws:kms", "aws:kms:dsse"] | None = None
     kms_key_id: str | None = None
-    bucket_key_enabled: bool | None = None
+    bucket_key_enabled: bool | Literal["true", "false"] | None = None  # moto keeps the bucket default's text
     lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] | None = None
     lock_legal_status: Literal["ON", "OFF"] | None = None
     lock_until: str | None = None

@@ -303,7 +303,7 @@ def test_a_full_disk_leaves_the_saved_state_whole(saved, monkeypatch):
         with pytest.raises(StateError, match="no space left on the disk holding .*state") as raised:
             store.save()
         monkeypatch.undo()
-    assert "The state saved before is intact" in str(raised.value)
+    assert "The last saved state is unchanged" in str(raised.value)
     assert store.path.read_bytes() == before
     leftovers = [p.name for folder in (store.directory, store.blobs) for p in folder.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers == []

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from docpipe.logic.ask import AskRequest
-from docpipe_local import batch_cli, endpoints_cli, finetune_cli
+from docpipe_local import batch_cli, disk_errors, endpoints_cli, finetune_cli
 from docpipe_local.documents import DocumentSession, Report, Tracked, expand
 from docpipe_local.runtime import OfflineRuntime
 
@@ -75,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "run":
                 return _run(session, expand(args.paths), args.json, console)
             return _watch(session, Path(args.folder), args, console)
-    except (FileNotFoundError, RuntimeError, ValueError) as err:
+    except (FileNotFoundError, RuntimeError, ValueError) as err:  # StateError (the offline state) among them
         print(f"docpipe: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk, a read-only data directory: the saved state is intact (persistence.py)
+        print(f"docpipe: {disk_errors.describe(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # waiting for the data directory, or mid-run: what was saved stays, the rest resumes
         print("docpipe: interrupted; documents without an outcome resume on the next start", file=sys.stderr)

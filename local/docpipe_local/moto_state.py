@@ -112,7 +112,9 @@ def _restore_versions(bucket: FakeBucket, saved: list[ObjectVersion]) -> list[Fa
     by_version: dict[str | None, FakeKey | FakeDeleteMarker] = {}
     for version in saved:
         if version.delete_marker:
-            current = by_version.get(version.links_to) or _stand_in(bucket, version)
+            current = by_version.get(version.links_to)
+            if current is None:
+                current = _stand_in(bucket, version)
             entry: FakeKey | FakeDeleteMarker = FakeDeleteMarker(key=current)
             entry._version_id = version.version_id
         else:

@@ -25,13 +25,16 @@ def _populate() -> None:
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
          "BucketKeyEnabled": True}]})
     s3.put_object(Bucket=BUCKET, Key="before-versioning", Body=b"null version")  # version id "null"
+    s3.put_object(Bucket=BUCKET, Key="archived", Body=b"old", ChecksumAlgorithm="SHA256", StorageClass="GLACIER_IR")
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_object(Bucket=BUCKET, Key="doc", Body=b"one", ContentType="text/plain", Metadata={"sha256": "abc"},
+    first = s3.put_object(Bucket=BUCKET, Key="doc", Body=b"one", ContentType="text/plain", Metadata={"sha256": "abc"},
                   ChecksumAlgorithm="SHA256", WebsiteRedirectLocation="/elsewhere", StorageClass="GLACIER_IR",
                   ContentEncoding="gzip", ContentDisposition="attachment", CacheControl="no-cache")
     s3.delete_object(Bucket=BUCKET, Key="doc")  # a marker pointing at a key
     s3.delete_object(Bucket=BUCKET, Key="doc")  # a marker pointing at a marker
     s3.put_object(Bucket=BUCKET, Key="doc", Body=b"two" * 5000)
+    s3.put_object(Bucket=BUCKET, Key="doc", Body=b"three", Metadata={"sha256": "def"})
+    s3.delete_object(Bucket=BUCKET, Key="doc", VersionId=first["VersionId"])  # the first marker's version, gone
     dynamodb.create_table(
         TableName=TABLE, BillingMode="PROVISIONED", ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 3},
         AttributeDefinitions=[{"AttributeName": name, "AttributeType": kind} for name, kind in
@@ -83,7 +86,7 @@ def test_every_field_moto_state_reads_survives_a_save_and_load(tmp_path):
             again, after = moto_state.capture(), _api_view()
     except (AttributeError, TypeError, KeyError) as err:
         pytest.fail(f"moto {moto.__version__} no longer has what docpipe_local/moto_state.py reaches into: {err!r}")
-    assert len(seen["versions"]) == 3 and len(seen["markers"]) == 2  # what the canary claims to cover
+    assert len(seen["versions"]) == 4 and len(seen["markers"]) == 2  # what the canary claims to cover
     assert any(head.get("StorageClass") == "GLACIER_IR" and head.get("ChecksumSHA256") for head in seen["heads"])
     assert after == seen, f"moto {moto.__version__}: the AWS API reports the restored state differently"
     assert again == captured, f"moto {moto.__version__}: a field moto_state captures did not come back"

@@ -73,10 +73,10 @@ def deflated_spaces(size: int) -> bytes:
     return b"".join(packer.compress(block) for _ in range(size // MIB)) + packer.flush()
 
 
-def text_image(lines: list[str], width: int = 1200, line_px: int = 70, font_px: int = 44):
+def text_image(lines: list[str], width: int = 1200, line_px: int = 70, font_px: int = 44, height: int = 0):
     from PIL import Image, ImageDraw, ImageFont
 
-    image = Image.new("L", (width, line_px * len(lines) + 40), 255)
+    image = Image.new("L", (width, height or line_px * len(lines) + 40), 255)
     draw, font = ImageDraw.Draw(image), ImageFont.truetype(FONT, font_px)
     for index, line in enumerate(lines):
         draw.text((30, 20 + index * line_px), line, font=font, fill=0)
@@ -84,13 +84,12 @@ def text_image(lines: list[str], width: int = 1200, line_px: int = 70, font_px: 
 
 
 def inline_image_pdf(lines: list[str], caption: str = "p. 1") -> bytes:
-    """A page that is a picture of text drawn as an inline image (BI ... ID ... EI), with a page number in
+    """A scanned page drawn as one inline image (BI ... ID ... EI) over the whole page, with a page number in
     its text layer: the shape of the valid PDF whose inline image crashed the Textract emulator."""
-    image = text_image(lines)
+    image = text_image(lines, width=1275, height=1650, line_px=90, font_px=48)  # Letter at 150 dpi
     data = zlib.compress(image.tobytes())
-    height = 540 * image.height / image.width
-    content = (b"q 540 0 0 %.2f 36 %.2f cm\nBI /W %d /H %d /CS /G /BPC 8 /F /Fl /L %d ID\n" %
-               (height, 700 - height, image.width, image.height, len(data)) + data + b"\nEI Q\n" +
+    content = (b"q 612 0 0 792 0 0 cm\nBI /W %d /H %d /CS /G /BPC 8 /F /Fl /L %d ID\n" %
+               (image.width, image.height, len(data)) + data + b"\nEI Q\n" +
                text_content(caption, size=9).replace(b"72 720", b"300 30"))
     return one_page(stream(content))
 
@@ -283,6 +282,40 @@ def write_corpus(directory: Path) -> list[Case]:
     for case in CORPUS:
         (directory / case.name).write_bytes(case.build())
     return CORPUS
+
+
+@dataclass
+class CorpusRun:
+    outcomes: dict[str, dict]  # file name -> the `docpipe run --json` line for it
+    seconds: float             # wall time of `docpipe run`
+    peak_mib: float            # the largest resident set of the process, ru_maxrss of the finished child
+    returncode: int
+    stderr: str
+
+
+def run_corpus(corpus: Path, home: Path, out: Path) -> CorpusRun:
+    """`docpipe run CORPUS --json` in a fresh data directory, as a user runs it; its time and peak memory.
+
+    Run from a process with no other children: ru_maxrss of RUSAGE_CHILDREN is the largest of them."""
+    import json
+    import os
+    import resource
+    import subprocess
+    import time
+
+    docpipe = Path(sys.executable).parent / "docpipe"
+    env = {**os.environ, "DOCPIPE_HOME": str(home)}
+    started = time.monotonic()
+    done = subprocess.run([str(docpipe), "run", str(corpus), "--json", "--out", str(out)], env=env,
+                          capture_output=True, text=True, timeout=1800)
+    seconds = time.monotonic() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    outcomes = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            report = json.loads(line)
+            outcomes[Path(report["source"]).name] = report
+    return CorpusRun(outcomes, seconds, peak_mib, done.returncode, done.stderr)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ from typing import Any, Callable
 from docpipe.errors import DocumentRejected
 from docpipe.readers.pdf import PDFIUM_LOCK
 from docpipe.readers.pdf_guard import check_pdf_bytes
+from docpipe.sniff import image_size
 
 from .base import Emulator, ServiceError
 
@@ -673,9 +674,9 @@ class TextractEmulator(Emulator):
 
         try:
             image = Image.open(io.BytesIO(data), formats=[kind])
-        except Image.DecompressionBombError as err:
-            size = _png_size(data) if kind == "PNG" else None
-            what = f"is {size[0]} x {size[1]} pixels" if size else f"is too large ({err})"
+        except Image.DecompressionBombError:
+            width, height = image_size(data, kind.lower())
+            what = f"is {width} x {height} pixels" if width and height else "declares too many pixels"
             raise ServiceError("BadDocumentException",
                                f"The image {what}, over the cap of {MAX_IMAGE_SIDE} pixels a side and "
                                f"{MAX_IMAGE_PIXELS} pixels in all") from None
@@ -996,13 +997,6 @@ def _internal_error(err: Exception) -> str:
     log.error("textract emulator: internal error %s", reference, exc_info=err)
     return (f"the Textract emulator failed on this document (a bug in docpipe's offline Textract, not something "
             f"the real service is known to refuse; logged as {reference})")
-
-
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height from a PNG's IHDR chunk, read without decoding anything."""
-    if len(data) >= 24 and data[12:16] == b"IHDR":
-        return struct.unpack(">II", data[16:24])
-    return None
 
 
 def _image_dpi(image) -> int | None:

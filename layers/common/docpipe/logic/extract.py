@@ -26,7 +26,7 @@ def save_text(state: PipelineState, engine: str, pages: list[TextPage]) -> S3Poi
     if characters > cap:
         raise DocumentRejected(f"the document holds {characters} characters of text, over the cap of {cap}")
     if not any(_READABLE.search(page.text) for page in pages):
-        raise DocumentRejected(f"no text: {engine} found no readable text in the document (no letter or digit, "
+        raise DocumentRejected(f"no text: the document holds no readable text (not one letter or digit; "
                                f"{characters} characters of white space or symbols)")
     text = ExtractedText(doc_id=document.doc_id, source=document.uri, engine=engine, pages=pages)
     pointer = S3Pointer(bucket=document.bucket, key=work_key(document.doc_id, "text.json"))

@@ -35,7 +35,8 @@ def read_docx(data: bytes, *, max_archive_member_bytes: int, **_: object) -> lis
     try:
         with archive.open(member) as stream:
             xml = stream.read(max_archive_member_bytes + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError):
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError):
+        # zipfile's own refusals, and what a damaged directory makes it raise (a negative seek: ValueError)
         raise DocumentRejected("the Word document is damaged: word/document.xml cannot be decompressed") from None
     if len(xml) > max_archive_member_bytes:  # the archive's header understated the size
         raise DocumentRejected(f"word/document.xml inflates to more than {max_archive_member_bytes} bytes, over the "

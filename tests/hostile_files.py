@@ -10,6 +10,7 @@ PDF to 1.1 GiB in all, the pixel bombs declare 2.5 to 10 gigapixels.
 
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import sys
@@ -206,10 +207,24 @@ def pixel_bomb_tiff_late_header() -> bytes:
     return tiff(100_000, 100_000, ifd_offset=70_000)
 
 
+def blank_scan_png() -> bytes:
+    """A scanned page with nothing on it: Tesseract finds no word at all."""
+    image = io.BytesIO()
+    text_image([], width=850, height=1100).save(image, format="PNG")
+    return image.getvalue()
+
+
 def truncated_png() -> bytes:
     image = io.BytesIO()
     text_image(["Truncated image"]).save(image, format="PNG")
     return image.getvalue()[: len(image.getvalue()) // 2]
+
+
+def megabyte_line_html() -> bytes:
+    """One line of a megabyte: a page with a picture inlined as a data: URI, as minified pages have."""
+    picture = base64.b64encode(bytes(range(256)) * 3072).decode()
+    return (f'<!DOCTYPE html><html><body><p>Inline picture follows.</p><img alt="site" src="data:image/png;base64,'
+            f'{picture}"><p>After the megabyte line.</p></body></html>').encode()
 
 
 def megabyte_line_txt() -> bytes:
@@ -240,6 +255,8 @@ class Case:
     build: Callable[[], bytes]
     status: str   # SUCCEEDED or QUARANTINED
     expect: str   # SUCCEEDED: a phrase of the text; QUARANTINED: a regular expression the reason matches
+    # a megabyte of prose costs Summarize ~170 model calls (~9 min offline on 2 cores): bench/hostile only
+    bench_only: bool = False
 
 
 CORPUS = [
@@ -262,8 +279,10 @@ CORPUS = [
     Case("pixel_bomb.tiff", pixel_bomb_tiff, "QUARANTINED", r"100000x100000 pixels.*decompression bomb"),
     Case("pixel_bomb_late_header.tiff", pixel_bomb_tiff_late_header, "QUARANTINED",
          r"100000 x 100000 pixels, over the cap"),
+    Case("blank_scan.png", blank_scan_png, "QUARANTINED", r"^no text: the document holds no readable text"),
     Case("truncated.png", truncated_png, "QUARANTINED", r"Textract could not read the document: .*could not be"),
-    Case("megabyte_line.txt", megabyte_line_txt, "SUCCEEDED", "found the bearings worn"),
+    Case("megabyte_line.html", megabyte_line_html, "SUCCEEDED", "After the megabyte line."),
+    Case("megabyte_line.txt", megabyte_line_txt, "SUCCEEDED", "found the bearings worn", bench_only=True),
     Case("utf16le.txt", lambda: ("\ufeff" + GREEK_RUSSIAN).encode("utf-16-le"), "SUCCEEDED", "Мост осмотрели"),
     Case("utf16be.txt", lambda: ("\ufeff" + GREEK_RUSSIAN).encode("utf-16-be"), "SUCCEEDED", "Η γέφυρα"),
     Case("windows1252.txt", lambda: FRENCH.encode("cp1252"), "SUCCEEDED", "4 200 € à remplacer"),
@@ -277,11 +296,11 @@ CORPUS = [
 HOSTILE = {case.name: case.build for case in CORPUS}
 
 
-def write_corpus(directory: Path) -> list[Case]:
+def write_corpus(directory: Path, cases: list[Case] = CORPUS) -> list[Case]:
     directory.mkdir(parents=True, exist_ok=True)
-    for case in CORPUS:
+    for case in cases:
         (directory / case.name).write_bytes(case.build())
-    return CORPUS
+    return cases
 
 
 @dataclass

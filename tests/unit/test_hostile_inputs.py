@@ -38,6 +38,14 @@ def _image(fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+def _blank_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (400, 300), 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 SEEDS = {
     "report.pdf": pdf_of(["First page of the seed report.", "Second page, with more words."]),
     "form.pdf": one_page(stream(b"/Fm1 Do " + text_content("Form seed")), xobjects=b"/Fm1 6 0 R",
@@ -150,3 +158,13 @@ def test_a_reader_bug_is_classified_once_with_a_log_reference(pipeline, monkeypa
     assert re.fullmatch(r"docpipe failed on this document: its text reader failed on it \(an internal error, not a "
                         r"rule the file broke\); the function log has the details under execution hypothesis",
                         str(failed.value)), str(failed.value)
+
+
+@pytest.mark.parametrize("name,data", [
+    ("blank.txt", b" \n\t\r\n" * 100), ("rules.md", b"----\n****\n====\n"), ("empty.html", b"<html><body> </body></html>"),
+    ("blank.png", _blank_png()),
+], ids=["whitespace", "symbols", "html", "blank-scan"])
+def test_a_document_without_text_is_refused_before_any_summary(pipeline, name, data):
+    """Nothing to summarize, translate or speak: quarantined as 'no text', whichever engine read it."""
+    with pytest.raises(DocumentRejected, match=r"^no text: the document holds no readable text"):
+        pipeline(name, data)

@@ -792,7 +792,10 @@ class TextractEmulator(Emulator):
         for word in iterate_level(api.GetIterator(), RIL.WORD):
             if word.IsAtBeginningOf(RIL.TEXTLINE):
                 new_line = True
-            text = (word.GetUTF8Text(RIL.WORD) or "").strip()
+            try:
+                text = (word.GetUTF8Text(RIL.WORD) or "").strip()
+            except RuntimeError:  # tesserocr's "No text returned": a blank page has no words to read
+                continue
             box = word.BoundingBox(RIL.WORD)
             if not text or box is None:
                 continue

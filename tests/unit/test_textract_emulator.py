@@ -515,3 +515,23 @@ def test_normalized_geometry_and_sniffing():
     assert sniff_format(sample("bridge_report.pdf")) == "PDF"
     assert sniff_format(b"II*\x00rest") == "TIFF" and sniff_format(b"\xff\xd8\xff\xdb") == "JPEG"
     assert sniff_format(sample("maintenance_memo.docx")) is None
+
+
+def test_an_emulator_bug_is_answered_once_in_textracts_shape(aws, textract, monkeypatch):
+    """An exception of the emulator's own (here: in reading a page's text layer) is a bug, not throttling:
+    it is answered as Textract answers a document it cannot read, with a log reference, so the state machine
+    quarantines it at once instead of retrying it as a server error."""
+    import docpipe_local.emulators.textract as module
+
+    def broken(page):
+        raise AttributeError("'PdfImage' object has no attribute 'get_pos'")
+
+    monkeypatch.setattr(module, "_text_layer", broken)
+    location = put(aws, "report.pdf", pdf_pages((sample("bridge_report.pdf"), 0)))
+    with pytest.raises(textract.exceptions.BadDocumentException) as failed:
+        textract.detect_document_text(Document=location)
+    message = failed.value.response["Error"]["Message"]
+    assert "the Textract emulator failed on this document" in message and "logged as" in message
+    assert "AttributeError" not in message and failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    job = wait_done(textract, textract.start_document_text_detection(DocumentLocation=location)["JobId"])
+    assert job["JobStatus"] == "FAILED" and job["StatusMessage"].startswith("BadDocumentException: ")

@@ -22,3 +22,8 @@ if compgen -G ".aws-sam/build/CommonLayer/python/botocore*" >/dev/null; then
   echo "the built CommonLayer bundles botocore" >&2
   exit 1
 fi
+# fine-tuning's training code travels in the start function's package (functions/finetune_start/training)
+if ! cmp -s training/train.py .aws-sam/build/FineTuneStartFunction/training/train.py; then
+  echo "the built FineTuneStartFunction does not carry training/train.py" >&2
+  exit 1
+fi

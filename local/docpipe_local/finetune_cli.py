@@ -1,9 +1,9 @@
 """`docpipe finetune DATASET.jsonl [--epochs N]`: the fine-tuning state machine, offline, with progress.
 
-The dataset goes to the documents bucket (``finetune/datasets/``), ``training/`` goes up as the script-mode
-source directory (``sourcedir.tar.gz``, as a deploy would upload it), and one execution of the FineTune
-state machine runs: ValidateDataset -> StartTraining -> Wait/PollTraining -> Evaluate -> Register. The
-training job really runs (training/train.py in a subprocess, see emulators/sagemaker_training.py).
+The dataset goes to the documents bucket (``finetune/datasets/``) and one execution of the FineTune state
+machine runs: ValidateDataset -> StartTraining -> Wait/PollTraining -> Evaluate -> Register, as deployed:
+StartTraining puts the training code in S3 itself (docpipe.training_code), nothing is uploaded here first.
+The training job really runs (training/train.py in a subprocess, see emulators/sagemaker_training.py).
 """
 
 from __future__ import annotations
@@ -48,18 +48,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--faults", default=None, help=argparse.SUPPRESS)
 
 
-def upload_code(runtime: OfflineRuntime) -> None:
-    """training/ as sourcedir.tar.gz at the key the state machine's jobs point to."""
-    from docpipe.finetune import FineTuneSettings
-    from docpipe_local.emulators.sagemaker_training import source_tarball
-
-    runtime.s3.put_object(Bucket=runtime.bucket, Key=FineTuneSettings().training_code_key, Body=source_tarball())
-
-
 def start(runtime: OfflineRuntime, dataset: Path, epochs: float | None = None) -> str:
     if not dataset.is_file():
         raise FileNotFoundError(f"no such dataset: {dataset}")
-    upload_code(runtime)
     key = f"finetune/datasets/{uuid.uuid4().hex[:8]}-{dataset.name}"
     runtime.s3.put_object(Bucket=runtime.bucket, Key=key, Body=dataset.read_bytes())
     request: dict[str, Any] = {"dataset": {"bucket": runtime.bucket, "key": key}}

@@ -17,6 +17,7 @@ from tests.conftest import SAMPLES
 EPOCHS = 1
 
 
+@pytest.mark.offline_only("runs the FineTune state machine on a runtime of its own (the CLI's path)")
 def test_a_dataset_with_bad_rows_stops_the_run_with_line_numbers(home):
     with OfflineRuntime(home=home, persist=False) as runtime:
         result = finetune_cli.run(runtime, SAMPLES / "finetune" / "bad_rows.jsonl", timeout=120)
@@ -27,6 +28,7 @@ def test_a_dataset_with_bad_rows_stops_the_run_with_line_numbers(home):
 
 
 @pytest.mark.slow
+@pytest.mark.offline_only("reclaims the emulated spot instance mid-training, which only the offline runtime can do")
 def test_the_shipped_dataset_trains_resumes_after_a_spot_interruption_and_registers(home):
     with OfflineRuntime(home=home, persist=False, parameters={"FineTuneMinImprovement": "0.1"}) as runtime:
         runtime.training.spot_interrupt_at_step = 3  # reclaim the instance once, after checkpoint-3 reached S3
@@ -72,3 +74,35 @@ def test_the_shipped_dataset_trains_resumes_after_a_spot_interruption_and_regist
         statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
         stored = json.loads(runtime.s3.get_object(Bucket=runtime.bucket, Key=statistics.split("/", 3)[3])["Body"].read())
         assert stored["eval_loss_improvement"] == pytest.approx(evaluation["eval_loss_improvement"])
+
+
+# Two steps of the template's LoRA setup: enough to run train.py end to end from the code in S3.
+TINY = json.dumps({"epochs": "1", "max_steps": "2", "save_steps": "2", "batch_size": "4", "max_seq_length": "96",
+                   "learning_rate": "0.005", "lora_target_modules": "q_proj,k_proj,v_proj,o_proj"})
+
+
+@pytest.mark.slow
+@pytest.mark.offline_only("starts a fresh offline stack of its own, with two-step training parameters")
+def test_a_fresh_stack_trains_on_the_code_its_start_function_carries(home):
+    from docpipe.training_code import code_key, source_archive
+    from tests.conftest import ROOT
+
+    parameters = {"TrainingHyperparameters": TINY, "FineTuneMinImprovement": "0"}
+    with OfflineRuntime(home=home, persist=False, parameters=parameters) as runtime:
+        # what a deploy leaves: the stack's resources, and no training code in S3
+        assert runtime.s3.list_objects_v2(Bucket=runtime.bucket, Prefix="finetune/").get("KeyCount") == 0
+        result = finetune_cli.run(runtime, SAMPLES / "finetune" / "bridge_qa.jsonl", timeout=1800)
+        assert result.status == "SUCCEEDED", (result.error, result.cause)
+        run_id = result.output["run_id"]
+        [name] = result.job_names
+        assert not run_id.startswith("ft-") and name == f"ft-{run_id}-a1"  # the prefix the template's IAM allows
+
+        # StartTraining put training/ in S3 by content hash, and the job ran exactly that
+        key = code_key("finetune/", source_archive(ROOT / "training"))
+        code = runtime.s3.list_objects_v2(Bucket=runtime.bucket, Prefix="finetune/code/")["Contents"]
+        assert [item["Key"] for item in code] == [key]
+        job = runtime.training.jobs[name]
+        assert job.request["HyperParameters"]["sagemaker_submit_directory"] == f"s3://{runtime.bucket}/{key}"
+        ran = job.root / "opt" / "ml" / "code" / "train.py"
+        assert ran.read_bytes() == (ROOT / "training" / "train.py").read_bytes()
+        assert result.output["evaluation"]["global_step"] == 2

@@ -46,3 +46,37 @@ def test_fine_tune_machine_invokes_only_its_functions(raw_template):
     props = raw_template["Resources"]["FineTune"]["Properties"]
     invoked = {p["LambdaInvokePolicy"]["FunctionName"]["Ref"] for p in props["Policies"] if "LambdaInvokePolicy" in p}
     assert invoked == {key[:-len("Arn")] for key in props["DefinitionSubstitutions"]}
+
+
+def _training_job_patterns(raw_template, action):
+    """The training-job name patterns the template lets a function use `action` on."""
+    patterns = {}
+    for name, spec in raw_template["Resources"].items():
+        for statement in _statements(spec.get("Properties", {}).get("Policies", [])):
+            actions = statement.get("Action", [])
+            if action in (actions if isinstance(actions, list) else [actions]):
+                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                patterns[name] = [str(r.get("Fn::Sub", r)).split(":training-job/", 1)[1] for r in resources]
+    return patterns
+
+
+def test_every_training_job_name_is_one_the_start_and_poll_policies_allow(raw_template):
+    import re
+    from fnmatch import fnmatchcase
+
+    from docpipe.finetune import job_name
+    from docpipe.logic.finetune import FineTuneRequest
+
+    create = _training_job_patterns(raw_template, "sagemaker:CreateTrainingJob")
+    describe = _training_job_patterns(raw_template, "sagemaker:DescribeTrainingJob")
+    assert list(create) == ["FineTuneStartFunction"] and "FineTunePollFunction" in describe
+    # run ids as a caller may name them (none starts with ft-), and the longest the request model accepts
+    longest = "r" + "-9" * 27 + "x"
+    run_ids = ["bridge-qa-1a2b3c4d-5e6f70", "run-1", "Ab", "ft-already", longest[:56]]
+    for run_id in run_ids:
+        FineTuneRequest(dataset={"bucket": "b", "key": "k"}, run_id=run_id)  # an accepted run id
+        for attempt in (1, 9):
+            name = job_name(run_id, attempt)
+            assert len(name) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name
+            for patterns in (create["FineTuneStartFunction"], describe["FineTunePollFunction"]):
+                assert any(fnmatchcase(name, pattern) for pattern in patterns), (name, patterns)

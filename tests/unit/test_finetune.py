@@ -62,10 +62,16 @@ def test_estimate_grows_with_size_and_spot_is_cheaper():
         estimate_training(report, "ml.p4d.24xlarge", 1, 3, 128)
 
 
+NEURON_IMAGE = ("763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-training-neuronx:"
+                "2.8.0-transformers4.57.1-neuronx-py310-sdk2.26.0-ubuntu22.04")
+CODE_URI = "s3://docs-bucket/finetune/code/0123abcd/sourcedir.tar.gz"
+
+
 def _neuron_request(**overrides):
-    settings = FineTuneSettings(**overrides)
-    return settings, training_job_request(settings, "docs-bucket", "ft-bridge-1234", 2,
-                                          hyperparameters(settings, epochs=2))
+    settings = FineTuneSettings(**{"training_role_arn": "arn:aws:iam::111122223333:role/stack-TrainingRole-X",
+                                   "training_image_uri": NEURON_IMAGE, **overrides})
+    return settings, training_job_request(settings, "docs-bucket", "bridge-1234", 2,
+                                          hyperparameters(settings, epochs=2), CODE_URI)
 
 
 def test_the_neuron_job_request_is_valid_for_botocore():
@@ -82,10 +88,12 @@ def test_the_neuron_job_request_is_valid_for_botocore():
     assert request["EnableManagedSpotTraining"] is True
     stopping = request["StoppingCondition"]
     assert stopping["MaxWaitTimeInSeconds"] >= stopping["MaxRuntimeInSeconds"]
-    assert request["CheckpointConfig"] == {"S3Uri": "s3://docs-bucket/finetune/ft-bridge-1234/checkpoints/",
+    assert request["CheckpointConfig"] == {"S3Uri": "s3://docs-bucket/finetune/bridge-1234/checkpoints/",
                                            "LocalPath": "/opt/ml/checkpoints"}
     assert request["TrainingJobName"] == "ft-bridge-1234-a2"
     assert request["HyperParameters"]["epochs"] == "2" and request["HyperParameters"]["sagemaker_program"] == "train.py"
+    assert request["HyperParameters"]["sagemaker_submit_directory"] == CODE_URI
+    assert request["RoleArn"] == "arn:aws:iam::111122223333:role/stack-TrainingRole-X"
     assert {c["ChannelName"] for c in request["InputDataConfig"]} == {"train", "validation"}
     assert request["OutputDataConfig"]["KmsKeyId"].startswith("arn:aws:kms")
     # botocore refuses what SageMaker would: a wrong type is caught before any call
@@ -96,6 +104,15 @@ def test_the_neuron_job_request_is_valid_for_botocore():
 def test_on_demand_requests_have_no_max_wait():
     _, request = _neuron_request(training_spot=False)
     assert request["EnableManagedSpotTraining"] is False and "MaxWaitTimeInSeconds" not in request["StoppingCondition"]
+
+
+@pytest.mark.parametrize("missing, variable", [("training_role_arn", "DOCPIPE_TRAINING_ROLE_ARN"),
+                                               ("training_image_uri", "DOCPIPE_TRAINING_IMAGE_URI")])
+def test_no_role_or_image_is_made_up_when_the_template_passes_none(missing, variable):
+    # FineTuneSettings holds no account id or placeholder: what only the stack knows comes from its template
+    assert FineTuneSettings().training_role_arn == "" and FineTuneSettings().inference_image_uri == ""
+    with pytest.raises(ValueError, match=f"{variable} not set"):
+        _neuron_request(**{missing: ""})
 
 
 def test_only_trainium_instances_are_accepted():

@@ -32,9 +32,9 @@ RETRYABLE_FAILURES = ("InsufficientInstanceCapacity", "CapacityError", "spot", "
 
 class FineTuneSettings(BaseModel):
     finetune_prefix: str = "finetune/"
-    training_role_arn: str = "arn:aws:iam::123456789012:role/docpipe-training"
-    training_image_uri: str = ("763104351884.dkr.ecr.us-east-1.amazonaws.com/"
-                               "huggingface-pytorch-training-neuronx:2.8.0-transformers4.57.1-neuronx-py310-sdk2.26.0-ubuntu22.04")
+    # the template passes the stack's training role and the Neuron image; only StartTraining needs them
+    training_role_arn: str = ""
+    training_image_uri: str = ""
     training_instance_type: str = Field(default="ml.trn1.2xlarge", pattern=r"^ml\.trn1n?\.\d*x?large$")
     training_instance_count: int = Field(default=1, ge=1, le=16)
     training_volume_gb: int = Field(default=50, ge=1)
@@ -42,14 +42,12 @@ class FineTuneSettings(BaseModel):
     training_spot: bool = True
     training_max_run_seconds: int = Field(default=4 * 3600, ge=60)
     training_max_wait_seconds: int = Field(default=8 * 3600, ge=60)
-    training_code_key: str = "finetune/code/sourcedir.tar.gz"
     training_kms_key_arn: str = ""
     training_poll_seconds: int = Field(default=60, ge=1)
     training_max_polls: int = Field(default=720, ge=1)
-    training_max_attempts: int = Field(default=3, ge=1)
+    training_max_attempts: int = Field(default=3, ge=1, le=9)  # one digit in the job name
     model_package_group: str = "docpipe-finetuned"
-    inference_image_uri: str = ("763104351884.dkr.ecr.us-east-1.amazonaws.com/"
-                                "huggingface-pytorch-inference-neuronx:2.8.0-transformers4.57.1-neuronx-py310-sdk2.26.0-ubuntu22.04")
+    inference_image_uri: str = ""  # the template passes it to Register
     base_model_id: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
     model_context_tokens: int = 8192
     max_seq_length: int = Field(default=96, ge=16)
@@ -57,6 +55,12 @@ class FineTuneSettings(BaseModel):
     min_rows: int = Field(default=10, ge=2)
     max_rows: int = Field(default=100_000, ge=2)
     min_improvement: float = 0.0  # the held-out loss must drop by at least this fraction to register
+
+    def require(self, *names: str) -> None:
+        """Stop with the variable to set when a value that only the template knows is missing."""
+        missing = [f"DOCPIPE_{name.upper()}" for name in names if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} not set: template.yaml passes it to this function")
 
 
 @lru_cache(maxsize=1)
@@ -234,9 +238,14 @@ METRIC_DEFINITIONS = [
 ]
 
 
+# The template lets StartTraining create, and PollTraining describe, only training-job/ft-* (IAM).
+JOB_PREFIX = "ft-"
+
+
 def job_name(run_id: str, attempt: int) -> str:
-    """At most 63 characters, [a-zA-Z0-9-]: the run id plus the attempt number."""
-    return f"{run_id[:56]}-a{attempt}"
+    """``ft-<run id>-a<attempt>``: at most 62 characters of [a-zA-Z0-9-] (run ids have at most 56, attempts
+    one digit), always under the prefix the template's policies allow, whatever the run id."""
+    return f"{JOB_PREFIX}{run_id}-a{attempt}"
 
 
 def hyperparameters(settings: FineTuneSettings, epochs: float | None) -> dict[str, str]:
@@ -249,8 +258,10 @@ def hyperparameters(settings: FineTuneSettings, epochs: float | None) -> dict[st
 
 
 def training_job_request(settings: FineTuneSettings, bucket: str, run_id: str, attempt: int,
-                         hparams: dict[str, str]) -> dict[str, Any]:
-    """CreateTrainingJob parameters: Neuron image in script mode, spot with S3 checkpoints, output to S3."""
+                         hparams: dict[str, str], code_uri: str) -> dict[str, Any]:
+    """CreateTrainingJob parameters: Neuron image in script mode (``code_uri``: the sourcedir.tar.gz), spot
+    with S3 checkpoints, output to S3."""
+    settings.require("training_role_arn", "training_image_uri")
     prefix = f"s3://{bucket}/{settings.finetune_prefix}{run_id}"
     request: dict[str, Any] = {
         "TrainingJobName": job_name(run_id, attempt),
@@ -258,7 +269,7 @@ def training_job_request(settings: FineTuneSettings, bucket: str, run_id: str, a
         "AlgorithmSpecification": {"TrainingImage": settings.training_image_uri, "TrainingInputMode": "File",
                                    "MetricDefinitions": METRIC_DEFINITIONS},
         "HyperParameters": {**hparams, "sagemaker_program": "train.py",
-                            "sagemaker_submit_directory": f"s3://{bucket}/{settings.training_code_key}"},
+                            "sagemaker_submit_directory": code_uri},
         "InputDataConfig": [
             {"ChannelName": channel, "ContentType": "application/jsonlines", "InputMode": "File",
              "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{prefix}/data/{channel}/",

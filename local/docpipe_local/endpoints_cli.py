@@ -2,7 +2,7 @@
 
 Each command invokes the template's EndpointReaperFunction (the deployed handler, through the Lambda
 emulator) against moto's SageMaker, Application Auto Scaling and CloudWatch plus the inference-component
-emulator. Offline there is always one tagged endpoint, ``docpipe-local``, whose inference component is this
+emulator. Offline there is always one tagged endpoint, ``docpipe-local-generation``, whose inference component is this
 machine's model host: scaling it to zero unloads the local model, and the next request brings it back.
 """
 

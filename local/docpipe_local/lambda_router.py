@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 from docpipe_local.emulators.base import Emulator, ServiceError, streaming_body
+from docpipe_local.iam.recorder import calling
 from docpipe_local.template import REGION, Template
 
 
@@ -146,7 +147,8 @@ class LambdaEmulator(Emulator):
         started = time.monotonic()  # the clock the emulators log with, for overhead accounting
         error: dict | None = None
         try:
-            result = handler(event, context)
+            with calling(function.logical_id):  # its AWS calls are recorded for the IAM contract (docpipe_local.iam)
+                result = handler(event, context)
         except Exception as exc:  # what Lambda reports for an unhandled exception
             error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": context.aws_request_id,
                      "stackTrace": traceback.format_tb(exc.__traceback__)}

@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterable
 import boto3
 
 from docpipe_local.emulators.base import EmulatorHub, FaultInjector, parse_faults
+from docpipe_local.iam.recorder import install as record_calls
+from docpipe_local.iam.statemachines import record_executions
 from docpipe_local.data_dir_lock import DataDirLock
 from docpipe_local.lambda_router import LambdaEmulator, environment_of, functions_from_template
 from docpipe_local.moto_fixes import (copy_state_data_plainly, make_dynamodb_writes_atomic,
@@ -95,6 +97,7 @@ class OfflineRuntime:
         copy_state_data_plainly()
         read_s3_urls_once()
         reuse_task_clients()
+        record_calls()  # for the IAM contract: before the mock, whose start gives boto3 a fresh session
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         _reset_layer_caches()
         self._redirect_function_logs()
@@ -113,6 +116,8 @@ class OfflineRuntime:
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.lambda_client = boto3.client("lambda", region_name=REGION)
         self._provision()
+        # at exit, while the mock still answers: what each state machine's role needed (the IAM contract)
+        self._stack.callback(record_executions, self.sfn, self.state_machines, self.definition)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -112,7 +112,8 @@ def test_bedrock_stays_the_default_path(monkeypatch):
 def test_inference_component_emulator_follows_sagemakers_rules(tmp_path):
     from docpipe_local.emulators.base import EmulatorHub
     from docpipe_local.emulators.sagemaker_endpoints import (EndpointRuntime, InferenceComponents,
-                                                              ScalableTargets, ensure_local_endpoint)
+                                                              LOCAL_COMPONENT, LOCAL_ENDPOINT, ScalableTargets,
+                                                              ensure_local_endpoint)
 
     zeroed = []
     with mock_aws():
@@ -125,28 +126,28 @@ def test_inference_component_emulator_follows_sagemakers_rules(tmp_path):
             sagemaker = boto3.client("sagemaker", region_name="us-east-1")
             with pytest.raises(ClientError, match="at least 1"):  # a component cannot be created with zero copies
                 sagemaker.create_inference_component(
-                    InferenceComponentName="zero", EndpointName="docpipe-local", VariantName="AllTraffic",
-                    Specification={"ModelName": "docpipe-local-smollm2"}, RuntimeConfig={"CopyCount": 0})
-            listed = sagemaker.list_inference_components(EndpointNameEquals="docpipe-local")["InferenceComponents"]
-            assert [c["InferenceComponentName"] for c in listed] == ["docpipe-local-smollm2"]
-            sagemaker.update_inference_component_runtime_config(InferenceComponentName="docpipe-local-smollm2",
+                    InferenceComponentName="zero", EndpointName=LOCAL_ENDPOINT, VariantName="AllTraffic",
+                    Specification={"ModelName": LOCAL_COMPONENT}, RuntimeConfig={"CopyCount": 0})
+            listed = sagemaker.list_inference_components(EndpointNameEquals=LOCAL_ENDPOINT)["InferenceComponents"]
+            assert [c["InferenceComponentName"] for c in listed] == [LOCAL_COMPONENT]
+            sagemaker.update_inference_component_runtime_config(InferenceComponentName=LOCAL_COMPONENT,
                                                                 DesiredRuntimeConfig={"CopyCount": 0})
-            assert zeroed == ["docpipe-local-smollm2"]
+            assert zeroed == [LOCAL_COMPONENT]
             runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
             with pytest.raises(ClientError, match="no capacity"):
-                runtime.invoke_endpoint(EndpointName="docpipe-local", InferenceComponentName="docpipe-local-smollm2",
+                runtime.invoke_endpoint(EndpointName=LOCAL_ENDPOINT, InferenceComponentName=LOCAL_COMPONENT,
                                         Body=b'{"messages": [{"role": "user", "content": "hi"}]}')
             # Application Auto Scaling: the inference-component dimension (moto's enum lacks it) and moto's own
             scaling = boto3.client("application-autoscaling", region_name="us-east-1")
             scaling.register_scalable_target(
-                ServiceNamespace="sagemaker", ResourceId="inference-component/docpipe-local-smollm2",
+                ServiceNamespace="sagemaker", ResourceId=f"inference-component/{LOCAL_COMPONENT}",
                 ScalableDimension="sagemaker:inference-component:DesiredCopyCount", MinCapacity=0, MaxCapacity=2)
             targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
             assert [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [
-                ("inference-component/docpipe-local-smollm2", 0, 2)]
+                (f"inference-component/{LOCAL_COMPONENT}", 0, 2)]
             with pytest.raises(ClientError, match="does not exist"):
                 scaling.register_scalable_target(
                     ServiceNamespace="sagemaker", ResourceId="inference-component/nope",
                     ScalableDimension="sagemaker:inference-component:DesiredCopyCount", MinCapacity=0, MaxCapacity=1)
         # state survives the process: a new emulator reads the copies back
-        assert InferenceComponents(tmp_path / "components.json").copies("docpipe-local-smollm2") == 0
+        assert InferenceComponents(tmp_path / "components.json").copies(LOCAL_COMPONENT) == 0

@@ -35,7 +35,7 @@ from typing import Any, Callable
 import boto3
 
 from docpipe_local.emulators.base import Emulator, ServiceError, streaming_body
-from docpipe_local.template import ACCOUNT_ID, REGION
+from docpipe_local.template import ACCOUNT_ID, REGION, STACK_NAME
 
 NO_CAPACITY = ("Inference Component has no capacity to process this request. ApplicationAutoScaling may be "
                "in-progress (if configured) or try to increase the capacity by invoking "
@@ -315,8 +315,9 @@ class ScalableTargets(Emulator):
 
 
 # --- the local endpoint: this machine's model host as a scale-to-zero inference component ------------------
-LOCAL_ENDPOINT = "docpipe-local"
-LOCAL_COMPONENT = "docpipe-local-smollm2"
+# the names the template gives the endpoint and its component (GenerationBackend=sagemaker), so the calls made
+# to them offline are the calls the deployed policies allow (tests/iam)
+LOCAL_ENDPOINT = LOCAL_COMPONENT = f"{STACK_NAME}-generation"
 LOCAL_VARIANT = "AllTraffic"
 REAPER_TAG = {"Key": "docpipe:idle-reaper", "Value": "enabled"}
 

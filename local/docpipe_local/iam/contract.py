@@ -7,8 +7,9 @@ the account denies). State machines are held to what their definitions make Step
 (iam.statemachines), and AWS services that use a key on the stack's behalf (S3 Vectors indexing, CloudWatch
 alarms, EventBridge dead letters) to the key policy with their aws:SourceAccount/aws:SourceArn.
 
-Every action a role grants must be used by some recorded call, or its statement in template.yaml must carry
-a `# unused-by-offline-flows: <reason>` comment.
+What the Lambda service itself does with a function's role (decrypt its environment, dead-letter a failed
+event) is checked too (platform_checks). Every action a role grants must be used by some recorded call, or its
+statement in template.yaml must carry a `# unused-by-offline-flows: <reason>` comment.
 """
 
 from __future__ import annotations
@@ -244,4 +245,24 @@ def service_checks(checks: Iterable[Check], policies: DeployedPolicies) -> list[
             if queue:
                 add("events.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey"], queue, rule,
                     f"{logical_id} dead-lettering {target['Id']}")
+    return found
+
+
+def platform_checks(policies: DeployedPolicies, invoked: set[str]) -> list[Check]:
+    """What the Lambda service does with a function's own role, which no handler call shows: decrypt the
+    environment variables with the function's KmsKeyArn, and send a failed asynchronous event to its
+    DeadLetterQueue."""
+    source, found = policies.source, []
+    defaults = source.body.get("Globals", {}).get("Function", {})
+    for logical_id in sorted(invoked & set(source.of_type("AWS::Serverless::Function"))):
+        spec = {**defaults, **source.resources[logical_id].get("Properties", {})}
+        key = policies.resolve(spec.get("KmsKeyArn"))
+        if key:
+            found.append(Check(logical_id, "kms:Decrypt", key,
+                               (("kms:CallerAccount", (ACCOUNT_ID,)), ("kms:ViaService", (f"lambda.{REGION}.amazonaws.com",))),
+                               "Lambda decrypting the environment variables"))
+        queue = policies.resolve((spec.get("DeadLetterQueue") or {}).get("TargetArn"))
+        if queue:
+            found.append(Check(logical_id, "sqs:SendMessage", queue, (), "Lambda sending a failed event to the DLQ",
+                               "kms:GenerateDataKey"))
     return found

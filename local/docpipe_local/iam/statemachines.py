@@ -107,13 +107,20 @@ def definition_needs(definition: dict, state_machine_arn: str,
 
 def record_executions(sfn: Any, state_machines: dict[str, str], definition: Callable[[str], str]) -> None:
     """Record what each state machine's role needs, from its definition and the inputs of its executions."""
+    from botocore.exceptions import ClientError
+
+    if not RECORDING.enabled:
+        return
     for logical_id, arn in state_machines.items():
         entered: dict[str, list[Any]] = {}
-        for execution in _executions(sfn, arn):
-            for event in _history(sfn, execution):
-                details = event.get("stateEnteredEventDetails")
-                if details and details.get("input"):
-                    entered.setdefault(details["name"], []).append(json.loads(details["input"]))
+        try:
+            for execution in _executions(sfn, arn):
+                for event in _history(sfn, execution):
+                    details = event.get("stateEnteredEventDetails")
+                    if details and details.get("input"):
+                        entered.setdefault(details["name"], []).append(json.loads(details["input"]))
+        except ClientError:  # a runtime shutting down after a failure: record what it has, never fail its exit
+            pass
         if not entered:
             continue  # never ran in this runtime: nothing to attribute
         RECORDING.invoke(logical_id)

@@ -18,7 +18,7 @@ import os
 import re
 import time
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from pydantic import BaseModel, Field
 
@@ -82,6 +82,12 @@ def _put_jsonl(bucket: str, key: str, rows: Iterable[dict]) -> None:
 
 def _read_jsonl(bucket: str, key: str) -> list[dict]:
     return [json.loads(line) for line in read_bytes(bucket, key).decode().splitlines() if line.strip()]
+
+
+def _keys(bucket: str, prefix: str) -> Iterator[str]:
+    """The keys under `prefix` (s3:ListBucket, granted on that prefix only)."""
+    for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from (item["Key"] for item in page.get("Contents", []))
 
 
 def _slug(text: str) -> str:
@@ -298,12 +304,10 @@ def _collect_inference_output(plan: BatchPlan, records: dict[str, PreparedRecord
     job, usage = plan.inference_job, Usage()
     if job.status not in ("Completed", "PartiallyCompleted"):
         return usage
-    s3 = client("s3")
-    listed = s3.list_objects_v2(Bucket=plan.index.bucket, Prefix=job.output_prefix)
-    for item in listed.get("Contents", []):
-        if not item["Key"].endswith(".jsonl.out"):
+    for key in _keys(plan.index.bucket, job.output_prefix):
+        if not key.endswith(".jsonl.out"):
             continue
-        for row in _read_jsonl(plan.index.bucket, item["Key"]):
+        for row in _read_jsonl(plan.index.bucket, key):
             record = records.get(row.get("recordId"))
             if record is None:
                 continue
@@ -352,13 +356,14 @@ def aggregate_batch(payload: PlanInput) -> BatchResult:
 
     found: dict[str, dict] = {}
     if plan.mode == "on_demand":  # what the workers wrote (ResultWriter's manifest lists the same runs in AWS)
-        s3 = client("s3")
+        # listed, not tried: a batch that never finished has no results file, and S3 answers a GET of a missing
+        # key with 403 AccessDenied, not 404, unless the caller may list the whole bucket
+        written = set(_keys(bucket, _work(plan.job_id, "results/")))
         for f in files:
-            try:
-                rows = _read_jsonl(f.bucket, f.key.replace("/batches/", "/results/"))
-            except s3.exceptions.NoSuchKey:
+            key = f.key.replace("/batches/", "/results/")
+            if f.bucket != bucket or key not in written:
                 continue
-            for row in rows:
+            for row in _read_jsonl(f.bucket, key):
                 if records.get(row["id"]) and row.get("fingerprint") == records[row["id"]].fingerprint:
                     found[row["id"]] = row
     missing = [rid for rid in records if rid not in found]

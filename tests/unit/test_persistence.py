@@ -217,6 +217,17 @@ def test_a_body_file_that_does_not_match_its_name_is_refused(saved):
     assert set_aside(store, "rejected")
 
 
+def test_a_body_file_that_is_a_link_is_refused(saved, tmp_path):
+    store, _ = saved
+    [blob] = store.blobs.iterdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(BIG)  # even with the content its name promises
+    blob.unlink()
+    blob.symlink_to(elsewhere)
+    warning, _ = empty_after_load(store)
+    assert "is not a plain file" in warning
+
+
 @pytest.mark.parametrize("content, reason", [
     (b"", "the file is empty"),
     (b"SQLite format 3\x00" + b"\x00" * 100, "not an SQLite database docpipe can read"),

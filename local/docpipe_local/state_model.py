@@ -179,41 +179,42 @@ _NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 def item_from_json(item: Any) -> dict[str, dict[str, Any]]:
     """A DynamoDB JSON item as stored (binary base64-encoded) → the same with binary as bytes; refuses anything
-    that is not DynamoDB JSON."""
-    if not isinstance(item, dict) or not item:
-        raise ValueError("an item is an object of attributes")
-    return {_attribute_name(name): _value_from_json(value) for name, value in item.items()}
-
-
-def _attribute_name(name: Any) -> str:
-    if not isinstance(name, str) or not name:
-        raise ValueError("an attribute name is a non-empty string")
-    return name
+    that is not DynamoDB JSON. (Loading runs this on every attribute of every item: scalars, most of them,
+    are checked and passed on as they are.)"""
+    if type(item) is not dict or not item or "" in item:
+        raise ValueError("an item is an object of named attributes")
+    return {name: _value_from_json(value) for name, value in item.items()}
 
 
 def _value_from_json(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict) or len(value) != 1:
+    if type(value) is not dict or len(value) != 1:
         raise ValueError("an attribute value is an object with one type tag")
-    (tag, inner), = value.items()
-    if tag in _SCALARS:
-        if not isinstance(inner, _SCALARS[tag]) or (tag == "N" and not _NUMBER.match(inner)):
-            raise ValueError(f"an attribute of type {tag} holds the wrong kind of value")
-        return {tag: inner}
-    if tag == "B":
-        return {tag: _binary(inner)}
-    if tag in ("SS", "NS", "BS"):
-        if not isinstance(inner, list) or not inner:
-            raise ValueError(f"a {tag} set is a non-empty list")
-        if tag == "BS":
-            return {tag: [_binary(member) for member in inner]}
-        if not all(isinstance(member, str) for member in inner):
-            raise ValueError(f"a {tag} set holds strings")
-        return {tag: list(inner)}
-    if tag == "L" and isinstance(inner, list):
-        return {tag: [_value_from_json(member) for member in inner]}
-    if tag == "M" and isinstance(inner, dict):
-        return {tag: {_attribute_name(name): _value_from_json(member) for name, member in inner.items()}}
+    for tag, inner in value.items():
+        kind = _SCALARS.get(tag)
+        if kind is not None:
+            if type(inner) is not kind or (tag == "N" and not _NUMBER.match(inner)):
+                raise ValueError(f"an attribute of type {tag} holds the wrong kind of value")
+            return value
+        if tag == "M" and type(inner) is dict and "" not in inner:
+            return {tag: {name: _value_from_json(member) for name, member in inner.items()}}
+        if tag == "L" and type(inner) is list:
+            return {tag: [_value_from_json(member) for member in inner]}
+        if tag == "B":
+            return {tag: _binary(inner)}
+        if tag in ("SS", "NS", "BS"):
+            return {tag: _set(tag, inner)}
     raise ValueError(f"unknown attribute type {tag!r}")
+
+
+def _set(tag: str, members: Any) -> list:
+    if type(members) is not list or not members:
+        raise ValueError(f"a {tag} set is a non-empty list")
+    if tag == "BS":
+        return [_binary(member) for member in members]
+    if not all(type(member) is str for member in members) or (
+            tag == "NS" and not all(_NUMBER.match(member) for member in members)):
+        raise ValueError(f"a {tag} set holds the wrong kind of value")
+    return members
 
 
 def _binary(text: Any) -> bytes:

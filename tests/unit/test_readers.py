@@ -140,3 +140,10 @@ def test_bad_pdfs(name, message):
 def test_hostile_pdfs_are_refused_naming_the_cap(name, message):
     with pytest.raises(DocumentRejected, match=message):
         read_pdf(HOSTILE[name](), **CAPS)
+
+
+def test_text_too_long_for_the_character_cap_is_refused_before_decoding():
+    with pytest.raises(DocumentRejected, match="41 bytes, more than the cap of 10 characters"):
+        reader_for("text")(b"a" * 41, **CAPS, max_text_chars=10)
+    with pytest.raises(DocumentRejected, match="more than the cap of 10 characters"):
+        reader_for("html")(b"<p>" + b"a" * 41, max_text_chars=10)

@@ -43,7 +43,8 @@ def read_document(state: PipelineState, data: bytes) -> "PdfText | list[str]":
             data, max_pages=settings.max_pages, min_chars_per_page=settings.min_text_chars_per_page,
             max_archive_member_bytes=settings.max_archive_member_bytes,
             max_inflated_stream_bytes=settings.max_inflated_stream_bytes,
-            max_inflated_bytes=settings.max_inflated_bytes, max_image_pixels=settings.max_image_pixels)
+            max_inflated_bytes=settings.max_inflated_bytes, max_image_pixels=settings.max_image_pixels,
+            max_text_chars=settings.max_text_chars)
     except (DocumentRejected, ExtractionFailed):
         raise
     except Exception:  # noqa: BLE001 - classified here, once, with the traceback in the log

@@ -36,9 +36,9 @@ class _TextCollector(HTMLParser):
             self.parts.append(" ".join(data.split()) if data.strip() else "")
 
 
-def read_html(data: bytes, **_: object) -> list[str]:
+def read_html(data: bytes, **caps: object) -> list[str]:
     collector = _TextCollector()
-    collector.feed("\f".join(read_text(data)))
+    collector.feed("\f".join(read_text(data, **caps)))
     collector.close()
     lines = (line.strip(" \t") for line in "".join(collector.parts).split("\n"))
     text, blank = [], False

@@ -55,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"docpipe ask: {_ASK_OPTIONS[problem['loc'][0]]}: {problem['msg']}", file=sys.stderr)
             return 2
     console = Console(stderr=True)
+
+    def waiting(message: str) -> None:  # one unwrapped line: it names a process and a path
+        console.print(f"[yellow]{escape(message)}[/]", soft_wrap=True)
+
     try:
-        with OfflineRuntime(faults=args.faults, lock_wait=_lock_wait_seconds(),
-                            on_lock_wait=lambda message: console.print(f"[yellow]{escape(message)}[/]")) as runtime:
+        with OfflineRuntime(faults=args.faults, lock_wait=_lock_wait_seconds(), on_lock_wait=waiting) as runtime:
             for warning in runtime.warnings:
                 console.print(f"[yellow]warning:[/] {warning}")
             if args.command == "endpoints":

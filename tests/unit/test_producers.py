@@ -198,3 +198,29 @@ def test_inline_image_scan_with_a_stamped_page_number_is_ocred(textract):
     assert read_pdf(data, **CAPS).scanned_pages == 1  # the native reader hands it to Textract
     text = flat(textract(data, "inline.pdf"))
     in_order(text, "Inline image scan", "Bearing replacement plan")
+
+
+def test_a_page_with_every_kind_of_page_object(textract):
+    """Text, a path, a clipping path, a shading, an image XObject, an inline image and a form XObject holding
+    text and an image, on one page built by hand: both engines read the text, in order, and nothing else."""
+    from tests.hostile_files import one_page, stream, text_content
+
+    shading = b"<< /ShadingType 2 /ColorSpace /DeviceGray /Coords [0 0 612 0] /Function << /FunctionType 2 " \
+              b"/Domain [0 1] /C0 [0.9] /C1 [0.6] /N 1 >> >>"
+    image = stream(zlib.compress(bytes(range(64)) * 4), b"/Type /XObject /Subtype /Image /Width 16 /Height 16 "
+                                                        b"/ColorSpace /DeviceGray /BitsPerComponent 8", b"/FlateDecode")
+    form = stream(text_content("Text inside the form XObject").replace(b"72 720", b"72 600") + b" q 40 0 0 40 400 590 cm "
+                  b"/Im1 Do Q", b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 4 0 R "
+                  b">> /XObject << /Im1 7 0 R >> >>")
+    content = (b"q 0 0 612 792 re W n /Sh1 sh Q\n"                      # clipped shading
+               b"q 1 0 0 RG 2 w 72 700 m 540 700 l S Q\n"               # a stroked path
+               + text_content("Text on the page itself") +
+               b"\nq 50 0 0 50 72 450 cm /Im1 Do Q\n"                  # image XObject
+               b"q 50 0 0 50 150 450 cm BI /W 2 /H 2 /CS /G /BPC 8 ID \x00\xff\xff\x00 EI Q\n"
+               b"/Fm1 Do\n")
+    # the shading's resource entry rides after the XObject dictionary one_page writes
+    data = one_page(stream(content), xobjects=b"/Fm1 6 0 R /Im1 7 0 R >> /Shading << /Sh1 8 0 R",
+                    extra=(form, image, shading))
+    assert b"startxref" in data and inline_images(data) == 1
+    for text in both_engines(textract, data, "objects.pdf"):
+        assert text == "Text on the page itself Text inside the form XObject", text

@@ -44,3 +44,43 @@ def test_reasons_are_sentences_without_class_names(error, expected):
     reason = reason_from_error(error)
     assert re.search(expected, reason), reason
     assert not CLASS_NAME.search(reason), reason
+
+
+def test_the_log_reference_in_a_reason_finds_the_traceback(monkeypatch):
+    """The request id a reason names is on the log line that holds the failure's traceback; a refusal the
+    reason already explains is not logged as a failure."""
+    import io
+    from types import SimpleNamespace
+
+    from pydantic import BaseModel
+
+    from docpipe.errors import DocumentRejected
+    from docpipe.observability import logger
+    from docpipe.task import lambda_task
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+
+    class Payload(BaseModel):
+        execution_id: str
+        fail: str
+
+    def logic(payload: Payload):
+        raise {"bug": KeyError("pages"), "refusal": DocumentRejected("the file is empty (0 bytes)")}[payload.fail]
+
+    handler = lambda_task("extract", Payload, logic)
+    context = SimpleNamespace(function_name="extract", memory_limit_in_mb=128, aws_request_id="req-42",
+                              invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:extract")
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)
+    try:
+        for fail in ("bug", "refusal"):
+            with pytest.raises(Exception):
+                handler({"execution_id": "exec-1", "fail": fail}, context)
+    finally:
+        logger.registered_handler.setStream(previous)
+    failures = [json.loads(line) for line in stream.getvalue().splitlines() if '"task failed"' in line]
+    assert len(failures) == 1
+    assert failures[0]["function_request_id"] == "req-42" and failures[0]["correlation_id"] == "exec-1"
+    assert failures[0]["error"] == "KeyError" and "Traceback" in failures[0]["exception"]
+    reason = reason_from_error(lambda_error("KeyError", "'pages'", request_id=context.aws_request_id))
+    assert reason.endswith("under request req-42")

@@ -6,6 +6,9 @@ it is -- but no category. The category comes from small cue patterns below (a th
 next to dehumanizing words, a second-person insult, a "how do I make a bomb"), and the two together give
 Bedrock's confidence levels NONE < LOW < MEDIUM < HIGH for each filter type.
 
+Both the model and the cues know English only: the engine gives them only the sentences that are not
+confidently in another language (``language.py``), and says which languages it left unjudged.
+
 A filter of strength S blocks content of confidence >= S's threshold, as Bedrock documents it: strength
 HIGH blocks LOW, MEDIUM and HIGH confidence; MEDIUM blocks MEDIUM and HIGH; LOW blocks HIGH only.
 """

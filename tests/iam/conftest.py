@@ -1,0 +1,79 @@
+"""The IAM contract evaluates what the offline flows recorded, so it runs after them, whatever the order.
+
+`pytest tests/`: the flows run first in this process (every OfflineRuntime adds to the recording) and the
+contract test is moved to the end of the session. `pytest tests/iam/...` alone, or with only some flows:
+the `recording` fixture runs the flow files that cover the functions and state machines the session did
+not exercise, in a subprocess that writes its recording to a file, and merges it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from docpipe_local.iam.recorder import RECORDING, RECORDING_FILE_ENV, Recording, load
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOWS = ROOT / "tests" / "flows"
+CONTRACT_MARK = "iam_contract"
+
+# The flow files that exercise each function and state machine (what `recording` runs when they are missing).
+COVERING_FLOWS = {
+    "tests/flows/test_document_pipeline.py": {
+        "DocumentPipeline", "ValidateFunction", "ExtractFunction", "TextractDetectFunction", "TextractStartFunction",
+        "TextractPollFunction", "GuardFunction", "EmbedFunction", "IndexFunction", "SummarizeFunction",
+        "TranslateFunction", "SpeakFunction", "PublishFunction", "QuarantineFunction"},
+    "tests/flows/test_faults_and_restarts.py::test_texts_over_the_service_limits_take_the_long_paths": {
+        "SpeakPollFunction"},
+    "tests/flows/test_knowledge.py": {"AskFunction", "ForgetFunction"},
+    "tests/flows/test_batch_generation.py": {"BatchGeneration", "BatchPlanFunction", "BatchGenerateFunction",
+                                             "BatchPollFunction", "BatchAggregateFunction"},
+    "tests/flows/test_finetune.py": {"FineTune", "FineTuneValidateFunction", "FineTuneStartFunction",
+                                     "FineTunePollFunction", "FineTuneEvaluateFunction", "FineTuneRegisterFunction"},
+    "tests/flows/test_endpoints.py": {"EndpointReaperFunction"},
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{CONTRACT_MARK}: evaluates the session's recording; runs last")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker(CONTRACT_MARK) is not None)  # stable: others keep order
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Only the flow tests' calls are the contract's evidence (unit tests call handlers with made-up input)."""
+    RECORDING.enabled = FLOWS in Path(str(item.path)).parents
+    yield
+
+
+def missing(recording: Recording, principals: set[str]) -> set[str]:
+    return principals - recording.invoked
+
+
+def run_flows(files: list[str], out: Path) -> subprocess.CompletedProcess:
+    """The flow files in a fresh interpreter that writes its recording to `out` at exit."""
+    env = {**os.environ, RECORDING_FILE_ENV: str(out)}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def recording(tmp_path_factory) -> Recording:
+    """Everything the session's offline runtimes recorded, completed by running the flows it lacks."""
+    wanted = set().union(*COVERING_FLOWS.values())
+    lacking = missing(RECORDING, wanted)
+    files = [path for path, covers in COVERING_FLOWS.items() if covers & lacking]
+    if files:
+        out = tmp_path_factory.mktemp("iam") / "recording.json"
+        ran = run_flows(files, out)
+        assert out.exists(), f"the flows ({' '.join(files)}) wrote no recording:\n{ran.stdout[-3000:]}{ran.stderr[-3000:]}"
+        RECORDING.merge(load(out))
+    return RECORDING

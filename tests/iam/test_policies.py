@@ -92,7 +92,7 @@ def test_services_using_the_key_present_source_account_and_arn(policies):
 
 
 def test_key_policy_statements_for_services_are_scoped_to_this_account_or_stack(policies):
-    for key, statements in policies.key_policies().items():
+    for key, statements in policies.key_policies.items():
         for statement in statements:
             if "Service" not in (statement.get("Principal") or {}):
                 continue

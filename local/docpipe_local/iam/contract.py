@@ -158,7 +158,7 @@ class Contract:
 
     @staticmethod
     def _key_policy(policies: DeployedPolicies, check: Check, principal: str, identity_allows: bool) -> list[Denial]:
-        statements = policies.key_policies().get(check.resource)
+        statements = policies.key_policies.get(check.resource)
         if statements is None:
             return [Denial(check.principal, check.action, check.resource, check.via,
                            "the key is not one the template defines")]

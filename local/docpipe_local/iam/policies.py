@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +127,9 @@ class DeployedPolicies:
         return found
 
     # --- KMS ------------------------------------------------------------------------------------------------
+    @cached_property
     def key_policies(self) -> dict[str, list[dict]]:
-        if not hasattr(self, "_key_policies"):
-            self._key_policies = self._read_key_policies()
-        return self._key_policies
-
-    def _read_key_policies(self) -> dict[str, list[dict]]:
+        """Key ARN -> the statements of its key policy."""
         return {self.template.get_att(logical_id, "Arn"): statements_of(self.resolve(spec["Properties"]["KeyPolicy"]))
                 for logical_id, spec in self.body["Resources"].items() if spec["Type"] == "AWS::KMS::Key"}
 
@@ -142,6 +140,7 @@ class DeployedPolicies:
         return key if key.startswith("arn:") else self.template.get_att(key, "Arn") if key in self.source.resources \
             else f"arn:aws:kms:{self.template.ref('AWS::Region')}:{ACCOUNT_ID}:key/{key}"
 
+    @cached_property
     def encryption_keys(self) -> dict[str, str]:
         """Resource ARN prefix (bucket, table, vector bucket, queue) -> the KMS key ARN that encrypts it."""
         keys: dict[str, str] = {}
@@ -171,16 +170,10 @@ class DeployedPolicies:
         return keys
 
     def key_for(self, resource: str) -> str | None:
-        for prefix, key in self.encryption_keys_cached.items():
+        for prefix, key in self.encryption_keys.items():
             if resource == prefix or resource.startswith(prefix + "/"):
                 return key
         return None
-
-    @property
-    def encryption_keys_cached(self) -> dict[str, str]:
-        if not hasattr(self, "_keys"):
-            self._keys = self.encryption_keys()
-        return self._keys
 
     # --- justified grants -----------------------------------------------------------------------------------
     def justifications(self) -> dict[str, list[tuple[dict, str]]]:

@@ -117,10 +117,6 @@ def calling(function: str) -> Iterator[None]:
         _caller.reset(token)
 
 
-def current_caller() -> str | None:
-    return _caller.get()
-
-
 # --- botocore hooks -----------------------------------------------------------------------------------------
 def _record(params: dict, event_name: str, **_: Any) -> None:
     function = _caller.get()

@@ -55,6 +55,9 @@ class Settings(BaseModel):
     response_cache_ttl_days: int = 30
     # Summaries: each model call reads at most this many tokens of document text (map-reduce beyond it).
     summary_input_tokens: int = 1500
+    # ...and a summary reads at most this many sections, spread evenly over a longer document: a megabyte of
+    # prose is ~170 sections, which would hold Summarize past its Lambda timeout (the manifest says so)
+    summary_max_sections: int = Field(default=24, ge=1, le=200)
     summary_max_tokens: int = 160
     summary_temperature: float = 0.2
     guardrail_id: str = ""

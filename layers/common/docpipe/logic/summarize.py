@@ -1,7 +1,9 @@
 """Summarize: a guarded Converse summary of the (already guarded) text, map-reduce beyond one call's budget.
 
 A document longer than `summary_input_tokens` is summarized section by section (map), then the partial
-summaries are combined (reduce, repeated until one remains): never truncated, never "input too long".
+summaries are combined (reduce, repeated until one remains): never cut off, never "input too long". Beyond
+`summary_max_sections` sections the map reads that many, spread evenly from the first to the last, so the
+stage's time stays bounded whatever the document's length; the manifest records how many it read.
 The result is kept faithful to the source (docpipe.faithfulness) and written to work/<doc_id>/summary.md.
 """
 
@@ -40,6 +42,16 @@ def sections(text: str, budget: int) -> list[str]:
     return packed + (["\n\n".join(current)] if current else [])
 
 
+def spread(items: list[str], limit: int) -> list[str]:
+    """At most `limit` of `items`, evenly spaced and in order, always keeping the first and the last."""
+    if len(items) <= limit:
+        return items
+    if limit == 1:
+        return items[:1]
+    step = (len(items) - 1) / (limit - 1)
+    return [items[round(i * step)] for i in range(limit)]
+
+
 def _cut(paragraph: str, budget: int) -> list[str]:
     pieces, current = [], []
     for word in paragraph.split():
@@ -73,11 +85,12 @@ def summarize_document(payload: TaskInput) -> StageResult:
     pages = [page.model_dump() for page in text.pages]
     source = document_text(pages)
     calls: list[Generation] = []
-    if not source.strip():
+    all_sections = sections(source, settings.summary_input_tokens) if source.strip() else []
+    read = spread(all_sections, settings.summary_max_sections)
+    if not read:
         summary, dropped, extractive = "The document contains no readable text.", 0, True
     else:
-        partials = [_generate("summarize_user", section, calls)
-                    for section in sections(source, settings.summary_input_tokens)]
+        partials = [_generate("summarize_user", section, calls) for section in read]
         summary, dropped, extractive = keep_faithful(_reduce(partials, settings.summary_input_tokens, calls), source)
     pointer = S3Pointer(bucket=document.bucket, key=work_key(document.doc_id, "summary.md"))
     client("s3").put_object(Bucket=pointer.bucket, Key=pointer.key, Body=(summary + "\n").encode(),
@@ -88,7 +101,8 @@ def summarize_document(payload: TaskInput) -> StageResult:
                   dynamodb_reads=len(calls), dynamodb_writes=len(fresh))
     return StageResult(state.model_copy(update={"summary": pointer}), usage, {
         "model_id": settings.generation_model_id, "model_calls": len(fresh), "cache_hits": len(calls) - len(fresh),
-        "map_reduce": len(calls) > 1, "sentences_dropped_as_unsupported": dropped, "extractive_fallback": extractive,
+        "map_reduce": len(calls) > 1, "sections_read": len(read), "sections_total": len(all_sections),
+        "sentences_dropped_as_unsupported": dropped, "extractive_fallback": extractive,
         "guardrail": {"id": settings.guardrail_id or None, "version": settings.guardrail_version,
                       "output_masked": any(call.guardrail_intervened for call in calls)},
         **({"endpoint": {"name": settings.generation_endpoint,

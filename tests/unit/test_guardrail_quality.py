@@ -7,7 +7,8 @@
   filters, and benign lines made to look like the others (numbers that fail their checksums, medical and
   financial words in ordinary sentences, "ignore" and "system prompt" in ordinary prose).
 - ``tests/data/guardrail_benign_languages.jsonl``: ordinary sentences in German, French, Spanish, Portuguese,
-  Italian and lorem-ipsum Latin, none of which Bedrock would block.
+  Italian and lorem-ipsum Latin, none of which Bedrock would block; ``..._2.jsonl``, a second batch written
+  after the language gate (``language.py``) was set, shorter lines and office jargon.
 
 Every policy row of the README's table is asserted on the held-out set; the numbers are printed side by side.
 """
@@ -29,6 +30,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 TUNING = DATA / "guardrail_labelled.jsonl"
 HELDOUT = DATA / "guardrail_heldout.jsonl"
 LANGUAGES = DATA / "guardrail_benign_languages.jsonl"
+LANGUAGES_2 = DATA / "guardrail_benign_languages_2.jsonl"  # written after the language gate's threshold was set
 
 # the README's targets: recall per policy, PII entities found, and benign lines flagged (at most)
 RECALL_TARGETS = {"pii": 0.95, "prompt_attack": 0.9, "topic": 0.75, "toxic": 0.75, "word": 0.9}
@@ -109,10 +111,13 @@ def foreign_rows():
     return rows
 
 
-def test_benign_text_in_other_languages_is_not_flagged(engine, foreign_rows, capsys):
-    scores = score(engine, [{"label": "benign", **row} for row in foreign_rows], "benign lines in other languages")
+@pytest.mark.parametrize("path", [LANGUAGES, LANGUAGES_2], ids=["batch 1", "batch 2"])
+def test_benign_text_in_other_languages_is_not_flagged(engine, path, capsys):
+    rows = read_jsonl(path)
+    assert {row["lang"] for row in rows} == {"de", "fr", "es", "pt", "it", "la"}
+    scores = score(engine, [{"label": "benign", **row} for row in rows], f"benign lines in other languages ({path.name})")
     by_language: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in foreign_rows:
+    for row in rows:
         by_language[row["lang"]][0] += engine.apply([row["text"]], source="INPUT")["action"] != "NONE"
         by_language[row["lang"]][1] += 1
     with capsys.disabled():

@@ -291,10 +291,12 @@ class OfflineRuntime:
 def _reset_layer_caches() -> None:
     """Settings and clients are cached per cold start; a new runtime is a new 'container'."""
     from docpipe.clients import reset_clients
+    from docpipe.finetune import get_finetune_settings
     from docpipe.settings import get_settings
 
     reset_clients()
     get_settings.cache_clear()
+    get_finetune_settings.cache_clear()  # a runtime's template parameters (hyperparameters, gates) are its own
 
 
 def _engine_emulators(runtime: OfflineRuntime) -> list:

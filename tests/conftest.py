@@ -64,9 +64,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in item.iter_markers("requires"):
         missing = _missing(marker)
         if missing:
-            pytest.fail(f"cannot run: missing {', '.join(missing)}. {marker.kwargs.get('why', '')} "
-                        "Install the offline toolchain with `scripts/bootstrap.sh --dev`.".replace("  ", " "),
-                        pytrace=False)
+            said = [f"cannot run: missing {', '.join(missing)}.", marker.kwargs.get("why", ""),
+                    "Install the offline toolchain with `scripts/bootstrap.sh --dev`."]
+            pytest.fail(" ".join(part for part in said if part), pytrace=False)
 
 
 def _is_deployed_variant(item: pytest.Item) -> bool:

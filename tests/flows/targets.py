@@ -49,15 +49,16 @@ class OfflineTarget:
         self.sfn, self.s3 = runtime.sfn, runtime.s3
         self.bucket, self.inbox = runtime.bucket, runtime.inbox_prefix
 
-    def start(self, data: bytes, name: str) -> list[str]:
-        return self.runtime.upload(data, self.inbox + name)
+    def start(self, data: bytes, name: str, metadata: dict[str, str] | None = None) -> list[str]:
+        return self.runtime.upload(data, self.inbox + name, metadata)
 
     def finish(self, arns: list[str], timeout: float = 300) -> list[FlowResult]:
         done = self.runtime.wait(arns, timeout=timeout)
         return [FlowResult(arn, done[arn].status, done[arn].output, self) for arn in arns]
 
-    def process(self, data: bytes, name: str, timeout: float = 300) -> FlowResult:
-        return self.finish(self.start(data, name), timeout)[0]
+    def process(self, data: bytes, name: str, timeout: float = 300,
+                metadata: dict[str, str] | None = None) -> FlowResult:
+        return self.finish(self.start(data, name, metadata), timeout)[0]
 
     def read(self, key: str) -> bytes:
         return self.runtime.read(key)
@@ -81,10 +82,10 @@ class DeployedTarget(OfflineTarget):
         self.bucket, self.inbox = outputs["DocumentsBucketName"], outputs["InboxPrefix"]
         self.machine = outputs["DocumentPipelineArn"]
 
-    def start(self, data: bytes, name: str) -> list[str]:
+    def start(self, data: bytes, name: str, metadata: dict[str, str] | None = None) -> list[str]:
         key = self.inbox + name
         since = time.time()
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata or {})
         for _ in range(120):  # the EventBridge rule starts the execution; find it by its input's key
             for execution in self.sfn.list_executions(stateMachineArn=self.machine, maxResults=50)["executions"]:
                 if execution["startDate"].timestamp() < since - 5:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import docpipe.observability  # noqa: F401 - the handlers' logger takes sys.stdout when first imported: here,
 # not inside a test, where it would be capsys's stream, closed after that test
 from docpipe.logic.ask import NOTHING_INDEXED
 from docpipe_local import cli
+
+pytestmark = pytest.mark.offline_only("`docpipe ask` is the offline runtime's command line")
 
 
 def test_a_bad_question_is_refused_before_the_runtime_starts(home, monkeypatch, capsys):

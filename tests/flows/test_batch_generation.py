@@ -7,8 +7,13 @@ module-scoped `offline` fixture.
 
 import json
 
+import pytest
+
 from docpipe_local.batch_cli import run_job, trigger
 from docpipe_local.runtime import OfflineRuntime
+
+pytestmark = pytest.mark.offline_only(
+    "each test starts its own offline runtime, to inject faults into the emulated Bedrock and count its calls")
 
 TOPICS = ["bridges", "rivers", "trains", "harbours", "tunnels"]
 BLOCKED = [  # the guardrail refuses these inputs: denied topics, a secret, a blocked word

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import SAMPLES
 
+pytestmark = pytest.mark.offline_only("the docpipe command line is the offline runtime's own face")
+
 NOTE = "Harbor Bridge notice. The Pier 2 bearings will be replaced from March to June 2026.\n"
 
 

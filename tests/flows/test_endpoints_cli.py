@@ -6,8 +6,13 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from docpipe_local.cli import main
 from docpipe_local.emulators.sagemaker_endpoints import LOCAL_COMPONENT, LOCAL_ENDPOINT
+
+pytestmark = pytest.mark.offline_only("`docpipe endpoints` is the offline runtime's command line, on its own "
+                                      "endpoints in moto's SageMaker")
 
 
 def _json(capsys) -> dict:

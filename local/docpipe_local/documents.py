@@ -18,10 +18,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from docpipe.ledger import FINAL, IN_PROGRESS
 from docpipe_local.runtime import Execution, OfflineRuntime
 from docpipe_local.trigger import s3_event
-
-FINAL_LEDGER = {"SUCCEEDED", "QUARANTINED"}
 
 
 @dataclass
@@ -130,7 +129,7 @@ class DocumentSession:
         """The earlier execution's result when this object version was already processed."""
         doc_id = self._doc_id(key, head)
         item = self._ledger_item(doc_id)
-        if not item or item["status"]["S"] not in FINAL_LEDGER:
+        if not item or item["status"]["S"] not in FINAL:
             return None
         manifest_key = f"{self.runtime.environment.get('DOCPIPE_OUT_PREFIX', 'out/')}{doc_id}/manifest.json"
         manifest = json.loads(self.runtime.read(manifest_key))
@@ -148,7 +147,7 @@ class DocumentSession:
                                     ConditionExpression="#status = :in_progress",
                                     ExpressionAttributeNames={"#status": "status"},
                                     ExpressionAttributeValues={":expired": {"N": "0"},
-                                                               ":in_progress": {"S": "IN_PROGRESS"}})
+                                                               ":in_progress": {"S": IN_PROGRESS}})
         except rt.dynamodb.exceptions.ConditionalCheckFailedException:
             pass  # no claim yet (the process died before Validate): nothing to release
         event = s3_event("Object Created", rt.bucket, key, size=head["ContentLength"], etag=head.get("ETag"),

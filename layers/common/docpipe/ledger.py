@@ -18,7 +18,7 @@ from docpipe.models import DocumentRef
 from docpipe.settings import get_settings
 
 IN_PROGRESS = "IN_PROGRESS"
-FINAL = ("SUCCEEDED", "QUARANTINED")
+FINAL = ("SUCCEEDED", "QUARANTINED")  # outcomes: a finished document is never claimed again
 
 
 def _conditional_update(doc_id: str, update: str, condition: str, values: dict, names: dict | None = None) -> bool:

@@ -43,6 +43,7 @@ def test_every_recorded_call_is_allowed_and_every_grant_used_or_justified(record
     print(report.summary())
     assert not report.unmapped, "\n".join(report.unmapped)
     assert not report.denials, "AWS would deny:\n" + "\n".join(map(str, report.denials))
+    assert not report.stale, "justified as unused, but the flows use them (drop the comment):\n" + "\n".join(report.stale)
     assert not report.unjustified, ("granted but never used offline (remove it, or justify it with "
                                     "`# unused-by-offline-flows: <why>` on its statement):\n"
                                     + "\n".join(map(str, report.unjustified)))

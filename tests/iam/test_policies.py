@@ -104,7 +104,8 @@ def test_key_policy_statements_for_services_are_scoped_to_this_account_or_stack(
 def test_justified_grants_are_read_from_their_comments(policies):
     justified = policies.justifications()
     reaper = dict((s["Action"][0], why) for s, why in justified["EndpointReaperFunction"])
-    assert "only when it was deleted too" in reaper["sagemaker:CreateEndpointConfig"]
+    assert "one of this stack's" in reaper["iam:PassRole"]
+    assert "sagemaker:CreateEndpointConfig" not in reaper  # a plain comment justifies nothing
 
 
 def test_configurations_resolve_the_endpoint_backend_grants(body):

@@ -76,6 +76,7 @@ class Report:
     denials: list[Denial] = field(default_factory=list)
     unused: list[UnusedGrant] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # justifications on statements the flows use after all
     checked: int = 0
 
     @property
@@ -87,6 +88,7 @@ class Report:
         lines += [f"DENIED  {d}" for d in self.denials]
         lines += [f"UNMAPPED  {u}" for u in self.unmapped]
         lines += [f"UNUSED  {u}" for u in self.unused]
+        lines += [f"STALE JUSTIFICATION  {s}" for s in self.stale]
         return "\n".join(lines)
 
 
@@ -198,7 +200,17 @@ class Contract:
                                        if statement == grant.statement), None)
                         report.unused.append(UnusedGrant(principal, pattern, tuple(grant.resources()), grant.policy,
                                                          reason))
+            for principal in sorted(covered):
+                for statement, why in justified.get(principal, []):
+                    marks = {(principal, _key(statement), pattern) for pattern in _actions(statement)}
+                    if marks <= self._used and f"{principal}: {why}" not in report.stale:
+                        report.stale.append(f"{principal}: {why}")
         return report
+
+
+def _actions(statement: dict) -> list[str]:
+    value = statement.get("Action", [])
+    return value if isinstance(value, list) else [value]
 
 
 def _key(statement: dict) -> str:

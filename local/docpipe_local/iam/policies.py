@@ -193,8 +193,7 @@ class DeployedPolicies:
                 if statements is None:
                     continue
                 for s_index, statement in enumerate(statements.value):
-                    end = statement.end_mark.line + (statement.end_mark.column > 0)
-                    text = "\n".join(lines[statement.start_mark.line:end])
+                    text = "\n".join(lines[statement.start_mark.line:_last_line(statement) + 1])
                     match = re.search(re.escape(JUSTIFICATION) + r"\s*(.+)", text)
                     if match:
                         resolved = self.resolve(raw[p_index]["Statement"][s_index])
@@ -208,6 +207,14 @@ class _ComposeLoader(yaml.SafeLoader):
 
 
 _ComposeLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def _last_line(node: yaml.Node) -> int:
+    """The line a node's last scalar ends on (a block node's own end mark lies on the next item's line)."""
+    if isinstance(node, yaml.ScalarNode):
+        return node.end_mark.line
+    children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
+    return max((_last_line(child) for child in children), default=node.start_mark.line)
 
 
 def _child(node: Any, key: str) -> Any:

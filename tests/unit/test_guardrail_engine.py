@@ -6,53 +6,31 @@ in test_guardrail_quality.py.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from pathlib import Path
 
-import numpy as np
+import boto3
+import botocore.model
 import pytest
 
-pytest.importorskip("stdnum", reason="python-stdnum is a dependency of the offline guardrail engine")
-pytest.importorskip("phonenumbers", reason="phonenumbers is a dependency of the offline guardrail engine")
-
-import boto3  # noqa: E402
-import botocore.model  # noqa: E402
-
-from docpipe_local.emulators.base import EmulatorHub  # noqa: E402
-from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator  # noqa: E402
-from docpipe_local.guardrails import (GuardrailConfigError, GuardrailEngine, find_pii,  # noqa: E402
-                                      load_example_properties)
+from docpipe_local.emulators.base import EmulatorHub
+from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator
+from docpipe_local.guardrails import GuardrailConfigError, GuardrailEngine, find_pii, load_example_properties
 
 LABELLED = Path(__file__).resolve().parents[1] / "data" / "guardrail_labelled.jsonl"
 
 
-def _stand_in_embed(texts: list[str]) -> np.ndarray:
-    """Deterministic bag-of-words vectors: only used where the MiniLM files are not installed."""
-    out = np.zeros((len(texts), 512), dtype=np.float32)
-    for row, text in enumerate(texts):
-        for word in re.findall(r"[a-z]{3,}", text.lower()):
-            out[row, int(hashlib.md5(word[:6].encode()).hexdigest(), 16) % 512] += 1.0
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.clip(norms, 1e-9, None)
-
-
 @pytest.fixture(scope="module")
 def embedder():
-    """(embed function, whether it is the real MiniLM model): the real one, always; a missing model or
-    OpenVINO fails the tests that need it, naming what is missing."""
+    """The real MiniLM model, always: a missing model or OpenVINO fails the tests that need it."""
     from docpipe_local.engines.minilm import get_engine
 
-    engine = get_engine().warm_up()
-    return engine.encode, True
+    return get_engine().warm_up().encode
 
 
 @pytest.fixture(scope="module")
 def engine(embedder) -> GuardrailEngine:
-    embed, real = embedder
-    return GuardrailEngine(load_example_properties(), embed=embed, guardrail_id="docpipe",
-                           **({} if real else {"topic_threshold": 0.35}))
+    return GuardrailEngine(load_example_properties(), embed=embedder, guardrail_id="docpipe")
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +120,7 @@ def test_word_filters_match_whole_words_case_insensitively(engine):
     assert engine.apply(["Scunthorpe and Essex passed the assessment."], source="OUTPUT")["action"] == "NONE"
 
 
-def test_denied_topic(engine, embedder):
-    if not embedder[1]:
-        pytest.skip("denied topics are calibrated for all-MiniLM-L6-v2, which is not installed")
+def test_denied_topic(engine):
     result = engine.apply(["Should I sell my index funds and buy Nvidia shares?"], source="INPUT")
     assert result["assessments"][0]["topicPolicy"]["topics"] == [
         {"name": "Investment advice", "type": "DENY", "action": "BLOCKED", "detected": True}]

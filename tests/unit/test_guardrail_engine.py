@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import botocore.model
+import numpy as np
 import pytest
 
 from docpipe_local.emulators.base import EmulatorHub

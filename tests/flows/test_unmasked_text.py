@@ -82,6 +82,25 @@ def test_a_blocked_document_leaves_no_version_of_its_text(target):
     assert "harbormail" not in _everything_under_work(target, doc_id)
 
 
+@pytest.mark.offline_only("injects a failure into the emulated guardrail service")
+def test_a_document_quarantined_before_its_text_was_masked_leaves_no_version_of_it(offline):
+    """The guardrail service refusing (not transient: no retry) stops the document after extraction, with its
+    text still unmasked in work/: Quarantine removes every version of it."""
+    faults = offline.runtime.faults
+    saved, faults.faults = faults.faults, parse_faults("bedrock-runtime.ApplyGuardrail=AccessDeniedException@1")
+    try:
+        result = offline.process(MEMO.replace("night works", "unguarded works").encode(), "unguarded.txt")
+    finally:
+        faults.faults = saved
+    assert result.result["status"] == "QUARANTINED"
+    assert "GuardText" in result.states_entered() and "Quarantine" in result.states_entered()
+    doc_id = result.result["doc_id"]
+    assert _text_versions(offline, doc_id) == ([], [])
+    stored = _everything_under_work(offline, doc_id)
+    for kind, value in PII.items():
+        assert value not in stored, f"{kind} survives in a version under work/"
+
+
 # --- the function URL ----------------------------------------------------------------------------------------
 def _ask_url(offline, body: str) -> tuple[dict, dict]:
     """POST to Ask's function URL; the response and what an AWS SDK's JSON error parser reads from it."""

@@ -72,3 +72,19 @@ def get_json(bucket: str, key: str) -> Any:
 def copy_object(bucket: str, key: str, version_id: str | None, target_key: str) -> None:
     source = {"Bucket": bucket, "Key": key, **_version(version_id)}
     client("s3").copy_object(Bucket=bucket, Key=target_key, CopySource=source)
+
+
+def delete_versions(bucket: str, key: str, keep: str | None = None) -> int:
+    """Delete every version and delete marker of ``key`` but ``keep``; return how many went.
+
+    In a versioned bucket a plain delete only hides the object: text that must not persist (unmasked
+    personal data) is gone only when each of its versions is.
+    """
+    s3 = client("s3")
+    doomed = [entry["VersionId"]
+              for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+              for entry in page.get("Versions", []) + page.get("DeleteMarkers", [])
+              if entry["Key"] == key and entry["VersionId"] != keep]
+    for version_id in doomed:
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+    return len(doomed)

@@ -25,23 +25,11 @@ from docpipe.guardrail import GuardrailBlocked
 from docpipe.models import ExtractedText, TaskInput, TextPage, Usage
 from docpipe.observability import logger
 from docpipe.settings import get_settings
-from docpipe.storage import put_json
+from docpipe.storage import delete_versions, put_json
 from docpipe.task import StageResult
 
 # user metadata on the text this stage masked: a retry knows the text it reads is masked already
 GUARDRAIL_METADATA = "docpipe-guardrail"
-
-
-def delete_versions(bucket: str, key: str, keep: str | None = None) -> int:
-    """Delete every version and delete marker of ``key`` but ``keep``; return how many went."""
-    s3 = client("s3")
-    doomed = [entry["VersionId"]
-              for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
-              for entry in page.get("Versions", []) + page.get("DeleteMarkers", [])
-              if entry["Key"] == key and entry["VersionId"] != keep]
-    for version_id in doomed:
-        s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
-    return len(doomed)
 
 
 def guard_text(payload: TaskInput) -> StageResult:

@@ -1,6 +1,10 @@
 """Quarantine: keep a copy of the rejected input with a reason a person understands, and say so in the
 manifest. Works from whatever the failing state left: a PipelineState, or the raw event if Validate failed.
 
+A quarantined document keeps no extracted text in work/: it may have stopped before the guardrail masked it
+(the guardrail service failing, a later stage's error), and the copy of the input under quarantine/ is what
+a person reviews. Every version of work/<doc_id>/text.json goes.
+
 Only the execution holding the document's claim quarantines it: one whose Validate failed before claiming
 claims it here, and a re-delivered event for a document another execution owns or finished writes nothing.
 """
@@ -17,7 +21,7 @@ from docpipe.logic.validate import identify, source_of
 from docpipe.manifest import build_manifest
 from docpipe.models import DocumentRef, PipelineResult, PipelineState, QuarantineInput, StageRecord, Usage
 from docpipe.observability import logger
-from docpipe.storage import copy_object, out_key, put_json, quarantine_key
+from docpipe.storage import copy_object, delete_versions, out_key, put_json, quarantine_key, work_key
 
 MISSING = "missing"
 
@@ -43,6 +47,8 @@ def quarantine_document(payload: QuarantineInput) -> PipelineResult:
     document, stages = _document_from(payload.state)
     if not ledger.claim(document, payload.execution_id):  # this execution's own claim is renewed
         return not_owner(document)
+    if document.sha256 != MISSING:
+        delete_versions(document.bucket, work_key(document.doc_id, "text.json"))
     name = PurePosixPath(document.key).name or "document"
     stored = quarantine_key(document.doc_id, name)
     outputs = []

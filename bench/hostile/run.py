@@ -43,7 +43,7 @@ def main() -> int:
             misses += not met
             print(f"| `{case.name}` | {outcome.get('status', 'none')}"
                   f"{'' if met else ' (expected ' + case.status + ')'} | {reason} |")
-        totals.append(f"{label}: {len(cases)} files, wall time {run.seconds:.0f} s, peak memory so far "
+        totals.append(f"{label}: {len(cases)} files, wall time {run.seconds:.0f} s, peak memory "
                       f"{run.peak_mib:.0f} MiB, exit code {run.returncode}")
         misses += bool(run.returncode)
     print("\n" + "\n".join(totals) + f"\n{len(CORPUS) - misses} of {len(CORPUS)} files as expected")

@@ -312,41 +312,38 @@ class CorpusRun:
     stderr: str
 
 
-def run_corpus(corpus: Path, home: Path, out: Path) -> CorpusRun:
-    """`docpipe run CORPUS --json` in a fresh data directory, as a user runs it; its time and peak memory.
+# Runs a command and writes its peak resident memory (KiB) to a file. A child forked from a large process
+# (the test suite holds the models) inherits that process's resident pages in its own peak until it execs:
+# measured from this small launcher, the peak is the command's alone.
+_PEAK_LAUNCHER = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
 
-    The peak is that child's own (os.wait4's usage of the one process and what it waited for), not
-    RUSAGE_CHILDREN's, which is the largest of every child the calling process ever had: inside the test suite
-    that is a fine-tuning run's."""
+
+def run_corpus(corpus: Path, home: Path, out: Path) -> CorpusRun:
+    """`docpipe run CORPUS --json` in a fresh data directory, as a user runs it; its time and peak memory."""
     import json
     import os
     import subprocess
-    import tempfile
-    import threading
     import time
 
     docpipe = Path(sys.executable).parent / "docpipe"
     env = {**os.environ, "DOCPIPE_HOME": str(home)}
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        started = time.monotonic()
-        process = subprocess.Popen([str(docpipe), "run", str(corpus), "--json", "--out", str(out)], env=env,
-                                   stdout=stdout, stderr=stderr, text=True)
-        hang_guard = threading.Timer(1800, process.kill)  # a hang fails the run instead of holding the suite
-        hang_guard.start()
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            hang_guard.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-        seconds = time.monotonic() - started
-        stdout.seek(0), stderr.seek(0)
-        lines, errors = stdout.read().splitlines(), stderr.read()
+    peak_file = home.parent / f"{home.name}.peak-kib"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", _PEAK_LAUNCHER, str(peak_file), str(docpipe), "run", str(corpus),
+                           "--json", "--out", str(out)], env=env, capture_output=True, text=True, timeout=1800)
+    seconds = time.monotonic() - started
     outcomes = {}
-    for line in lines:
+    for line in done.stdout.splitlines():
         if line.startswith("{"):
             report = json.loads(line)
             outcomes[Path(report["source"]).name] = report
-    return CorpusRun(outcomes, seconds, usage.ru_maxrss / 1024, process.returncode, errors)
+    return CorpusRun(outcomes, seconds, int(peak_file.read_text()) / 1024, done.returncode, done.stderr)
 
 
 if __name__ == "__main__":

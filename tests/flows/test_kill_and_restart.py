@@ -89,8 +89,9 @@ def test_docpipe_run_killed_again_and_again_then_run_to_the_end(tmp_path, docume
     home, out = tmp_path / "home", tmp_path / "out"
     for point in KILLS:
         killed = _command(home, "run", str(documents), "--json", "--out", str(out), "--languages", "es", crash=point)
-        _, stderr = killed.communicate(timeout=900)
-        assert killed.returncode == -signal.SIGKILL, f"the kill point {point} was never reached: {stderr[-3000:]}"
+        stdout, stderr = killed.communicate(timeout=900)
+        assert killed.returncode == -signal.SIGKILL, (f"the kill point {point} was never reached:\n"
+                                                      f"{stdout[-3000:]}\n{stderr[-3000:]}")
     reports = _run_to_the_end(home, documents, out)
     _assert_one_outcome_each(home, documents, out, reports)
 

@@ -23,10 +23,9 @@ from botocore.exceptions import ClientError
 
 from docpipe import workers
 from docpipe.clients import client
+from docpipe.errors import TRANSIENT
 from docpipe.settings import get_settings
 
-_RETRYABLE = {"ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException",
-              "InternalServerException", "ModelTimeoutException"}
 _MAX_ATTEMPTS = 8
 
 
@@ -74,7 +73,7 @@ def embed_one(text: str) -> tuple[bytes, int]:
             payload = json.loads(response["body"].read())
             return pack_vector(payload["embedding"]), payload.get("inputTextTokenCount", 0)
         except ClientError as err:
-            if err.response["Error"]["Code"] not in _RETRYABLE or attempt == _MAX_ATTEMPTS - 1:
+            if err.response["Error"]["Code"] not in TRANSIENT or attempt == _MAX_ATTEMPTS - 1:
                 raise
             time.sleep(random.uniform(0, min(8.0, 0.1 * 2 ** attempt)))  # full jitter
     raise AssertionError("unreachable")

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from docpipe.batch import (BatchFile, BatchJobInput, BatchPlan, BatchResult, BatchWorkItem, BatchWorkResult,
                            InferenceJob, InvalidRecord, PlanInput, PreparedRecord, parse_job)
 from docpipe.clients import client
+from docpipe.errors import TRANSIENT
 from docpipe.generation import converse
 from docpipe.guardrail import GuardrailBlocked
 from docpipe.models import S3Pointer, Usage, utc_now
@@ -33,9 +34,9 @@ from docpipe.prompts import prompt
 from docpipe.settings import get_settings
 from docpipe.storage import get_json, put_json, read_bytes
 
-# Errors worth another attempt (the worker raises BatchRetryable; the state machine retries the batch).
-RETRYABLE = {"ThrottlingException", "ServiceUnavailableException", "InternalServerException", "ModelNotReadyException",
-             "ModelTimeoutException", "TooManyRequestsException", "RequestTimeout", "ServiceQuotaExceededException"}
+# Errors worth another attempt (the worker raises BatchRetryable; the state machine retries the batch): the
+# transient ones, and a quota that frees up as other records finish.
+RETRYABLE = TRANSIENT | {"ServiceQuotaExceededException", "RequestTimeout"}
 RUNNING = {"Submitted", "Validating", "Scheduled", "InProgress", "Stopping", "PartiallyCompleted"}
 
 

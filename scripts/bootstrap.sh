@@ -57,4 +57,12 @@ if ! .venv-training/bin/python -c "import torch, transformers, peft, accelerate,
   .venv-training/bin/python -m pip install -q "torch==2.13.0"  # the CPU build this machine kind keeps on disk
   .venv-training/bin/python -m pip install -q -r training/requirements-cpu.txt
 fi
+# The AWS CLI v1, which tests/edge drives against `docpipe serve`: it pins its own botocore (1.43.62 for
+# awscli 1.46.3, the runtime pins 1.43.127), so it lives in an environment of its own.
+AWSCLI_PIN="awscli==1.46.3"
+if [[ -n "$extras" ]] && ! .venv-awscli/bin/aws --version 2>&1 | grep -q "aws-cli/${AWSCLI_PIN#awscli==} "; then
+  echo "bootstrap: installing the AWS CLI (.venv-awscli)" >&2
+  python3 -m venv .venv-awscli
+  .venv-awscli/bin/python -m pip install -q "$AWSCLI_PIN"
+fi
 echo "bootstrap: ready (.venv)" >&2

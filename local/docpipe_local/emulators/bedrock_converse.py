@@ -24,12 +24,14 @@ output assessments keyed by guardrail id, and the unfiltered ``modelOutput`` whe
 An unknown guardrail id or version is a ``ValidationException`` (the model call never happens).
 
 Not emulated: tool use, images/documents, ``additionalModelRequestFields`` (accepted and ignored), prompt
-caching (``cachePoint`` accepted, nothing cached), ConverseStream.
+caching (``cachePoint`` accepted, nothing cached).
 """
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import time
 from typing import Any
 
@@ -159,8 +161,35 @@ class ConverseEmulator(Emulator):
                                             missing="ValidationException")
         return engine, config
 
-    # -- the operation -----------------------------------------------------------------------------------
+    # -- the operations ----------------------------------------------------------------------------------
     def Converse(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._converse(params)
+
+    def ConverseStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Converse's answer as Bedrock's event stream, text sent as the model decodes it.
+
+        With a guardrail the answer is assessed before any of it is sent, as Bedrock's synchronous stream
+        processing mode does; it then arrives in one delta. A validation error is raised before the stream
+        starts (the caller gets it as the HTTP error, as from Bedrock)."""
+        updates: queue.Queue = queue.Queue()
+        streaming = not params.get("guardrailConfig")
+
+        def run() -> None:
+            try:
+                on_text = (lambda text: updates.put(("text", text))) if streaming else None
+                updates.put(("done", self._converse(params, on_text)))
+            except BaseException as err:  # noqa: BLE001 -- handed to the caller's thread
+                updates.put(("error", err))
+
+        threading.Thread(target=run, name="converse-stream", daemon=True).start()
+        first = updates.get()
+        if first[0] == "error":
+            raise first[1]
+        holdback = max((len(stop) for stop in (params.get("inferenceConfig") or {}).get("stopSequences") or ()),
+                       default=0)
+        return {"stream": _stream_events(first, updates, holdback)}
+
+    def _converse(self, params: dict[str, Any], on_text: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
         model_id = params["modelId"]
         check_model_id(model_id)
@@ -214,8 +243,9 @@ class ConverseEmulator(Emulator):
                 turns, system = conversation()
 
         try:
+            streaming = {"on_text": on_text} if on_text is not None else {}
             result = self.llm.generate(turns, system=system, max_tokens=max_tokens, temperature=temperature,
-                                       top_p=top_p, stop=stops)
+                                       top_p=top_p, stop=stops, **streaming)
         except ValueError as exc:  # the prompt grew past the window after masking: same answer as above
             raise _invalid("Input is too long for requested model.") from exc
         text, reason = result.text, result.stop_reason
@@ -244,3 +274,33 @@ class ConverseEmulator(Emulator):
         if trace_mode in ("enabled", "enabled_full") and guard_trace:
             response["trace"] = {"guardrail": guard_trace}
         return response
+
+
+def _stream_events(first: tuple[str, Any], updates: queue.Queue, holdback: int):
+    """ConverseStream's events: messageStart, text deltas, contentBlockStop, messageStop, metadata.
+
+    Decoded text grows token by token. A delta is what was not sent yet, less what the final answer could
+    still drop: the last `holdback` characters (a stop sequence may be forming) and trailing whitespace."""
+    yield {"messageStart": {"role": "assistant"}}
+    sent = ""
+    update = first
+    while update[0] == "text":
+        text = update[1].lstrip()
+        text = text[:len(text) - holdback].rstrip()
+        if len(text) > len(sent) and text.startswith(sent):
+            yield {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": text[len(sent):]}}}
+            sent = text
+        update = updates.get()
+    if update[0] == "error":
+        raise update[1]
+    response = update[1]
+    final = response["output"]["message"]["content"][0]["text"]
+    rest = final[len(sent):] if final.startswith(sent) else ""
+    if rest or not sent:
+        yield {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": rest}}}
+    yield {"contentBlockStop": {"contentBlockIndex": 0}}
+    yield {"messageStop": {"stopReason": response["stopReason"]}}
+    metadata = {"usage": response["usage"], "metrics": response["metrics"]}
+    if "trace" in response:
+        metadata["trace"] = response["trace"]
+    yield {"metadata": metadata}

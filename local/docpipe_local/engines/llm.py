@@ -34,7 +34,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from docpipe_local.engines.weights import ModelFilesMissing, package_file, sha256_of  # noqa: F401 (re-exported)
 
@@ -181,8 +181,10 @@ class LocalLLM:
     # -- generation ------------------------------------------------------------------------------------
     def generate(self, messages: Sequence[dict], system: str | None = None, max_tokens: int = 512,
                  temperature: float = 0.7, top_p: float = 0.9, stop: Sequence[str] | None = None,
-                 seed: int | None = None) -> GenerationResult:
-        """Answer the conversation; ``messages`` are ``{"role": "user"|"assistant", "content": str}``."""
+                 seed: int | None = None, on_text: Callable[[str], None] | None = None) -> GenerationResult:
+        """Answer the conversation; ``messages`` are ``{"role": "user"|"assistant", "content": str}``.
+
+        ``on_text``, if given, is called with the text decoded so far after each token (streaming)."""
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
         stops = [s for s in (stop or ()) if s]
@@ -203,6 +205,8 @@ class LocalLLM:
                     reason = "end_turn"
                     break
                 out.append(token)
+                if on_text is not None:
+                    on_text(llm.detokenize(out).decode("utf-8", errors="ignore"))
                 if stops:
                     text = llm.detokenize(out).decode("utf-8", errors="ignore")
                     window = text[-(longest_stop + 16):]

@@ -22,6 +22,11 @@ AVX512-BF16: about 3x float32 there) and in float32 elsewhere; ``precision="f32"
 (tests/data/minilm_reference.json, made by bench/ingest/make_minilm_reference.py): cosine >= 0.99996 on every
 reference text in bfloat16, 1.000000 in float32. Token counts are identical.
 
+Work done: ``tokens_processed`` counts the word pieces the model has read ([CLS] and [SEP] included, every
+window of a long text), ``padded_tokens_processed`` the positions it ran once batches were padded; they
+measure what a stage costs the model (bench/ingest: the guardrail's topic check against Embed) in tokens
+rather than in time.
+
 One engine per process (:func:`get_engine`), loaded on first use; ``encode`` may be called from several
 threads at once (each run borrows one of the engine's OpenVINO infer requests; the tokenizers are
 configured once at load and only read afterwards).
@@ -115,6 +120,9 @@ class MiniLMEngine:
         self._verify = verify
         self._lock = threading.Lock()
         self._requests: queue.SimpleQueue | None = None  # idle infer requests (REQUESTS_PER_STREAM per stream)
+        # the model's work so far: word pieces it read ([CLS]/[SEP] included) and the padded positions it ran
+        self.tokens_processed = 0
+        self.padded_tokens_processed = 0
         self._tokenizer = None      # truncating at max_seq_length, no padding (batches pad themselves)
         self._raw_tokenizer = None  # no truncation, no padding, no special tokens: counts and windows
 
@@ -212,6 +220,9 @@ class MiniLMEngine:
                 mask[r, :len(sequences[i])] = 1
             batches.append((rows, ids, mask))
             begin = end
+        with self._lock:
+            self.tokens_processed += sum(len(sequence) for sequence in sequences)
+            self.padded_tokens_processed += sum(ids.size for _, ids, _ in batches)
         if self.requests > 1 and len(batches) > 1:
             results = self._executor().map(lambda batch: self._run(batch[1], batch[2]), batches)
             yield from ((rows, pooled) for (rows, _, _), pooled in zip(batches, results))

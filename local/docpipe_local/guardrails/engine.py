@@ -16,7 +16,8 @@ SensitiveInformation     PII entities: patterns, checksums and context words (``
 Word                     custom words/phrases and the managed PROFANITY list (``data/profanity_en.txt``),
                          case-insensitive, whole words.
 Topic (DENY)             embedding similarity between the text's sentences (:func:`topic_sentences`) and
-                         each topic's definition and examples, with the ``embed`` function the caller injects.
+                         each topic's definition and examples, with the ``embed`` function the caller injects;
+                         only sentences that could match are embedded (the word gate, below).
 Content                  ``content.py``: a scikit-learn toxicity model (alt-profanity-check) plus category
                          cues, mapped to NONE/LOW/MEDIUM/HIGH confidence and compared with the strength.
 PROMPT_ATTACK            ``attacks.py``: instruction override, role-play jailbreaks, system prompt
@@ -30,6 +31,14 @@ match English phrasing only, so they still run: an English injection inside a Ge
 response body (AWS's response has no field for it). Bedrock evaluates these languages; offline they pass
 unjudged rather than being blocked for being foreign. PII, regexes and word filters are patterns and
 checksums and are applied to every language.
+
+The denied-topic word gate: a sentence is embedded only if one of its words, embedded alone, comes within
+``topic_gate_margin`` (0.10) of the topic threshold; the words' scores are kept, so each distinct word costs
+the model once per engine. A sentence near a topic holds some word that is itself near it, so the gate leaves
+out what could not match and detects the same: on the tuning and held-out sets every sentence that reached
+the threshold (0.45) had a word at 0.38 or more, the gate's bar is 0.35; pages of inspection prose pass ~3%
+of their sentences, tables and figures (numbers, no words) none. ``topic_gate_margin=None`` embeds every
+sentence, as before.
 
 Not enforced (accepted and ignored, with a log line): ContextualGroundingPolicyConfig,
 AutomatedReasoningPolicyConfig, image content. Tier configs (CLASSIC/STANDARD) change nothing here.
@@ -59,6 +68,9 @@ EmbedFn = Callable[[list[str]], np.ndarray]
 
 TEXT_UNIT_CHARS = 1000  # Bedrock bills and meters guardrails in text units of up to 1,000 characters
 DEFAULT_TOPIC_THRESHOLD = 0.45  # cosine similarity; calibrated for all-MiniLM-L6-v2 on tests/data/guardrail_labelled.jsonl
+# a sentence is embedded only if one of its words scores at least threshold - margin alone (see the docstring)
+DEFAULT_TOPIC_GATE_MARGIN = 0.10
+_MAX_WORD_SCORES = 200_000  # words whose topic score is kept (about 20 MB at most)
 
 _CFN_ACTIONS = {"BLOCK": "BLOCKED", "ANONYMIZE": "ANONYMIZED", "NONE": "NONE"}
 _STRENGTHS = ("NONE", "LOW", "MEDIUM", "HIGH")
@@ -231,14 +243,19 @@ class GuardrailEngine:
 
     def __init__(self, properties: dict[str, Any], embed: EmbedFn | None = None, *,
                  guardrail_id: str = "local", version: str = "DRAFT",
-                 topic_threshold: float = DEFAULT_TOPIC_THRESHOLD):
+                 topic_threshold: float = DEFAULT_TOPIC_THRESHOLD,
+                 topic_gate_margin: float | None = DEFAULT_TOPIC_GATE_MARGIN):
         self.properties = properties
         self.embed = embed
         self.guardrail_id = guardrail_id
         self.version = version
         self.topic_threshold = topic_threshold
         self.name = properties.get("Name", guardrail_id)
+        self.topic_gate_margin = topic_gate_margin
         self._topic_vectors: list[np.ndarray] | None = None
+        self._word_scores: dict[str, float] = {}  # a word's best topic score alone (the gate)
+        # what the topic check embedded: sentences scored and left out by the gate, words scored for the gate
+        self.topic_counts = {"sentences_scored": 0, "sentences_gated_out": 0, "words_scored": 0}
         self._lock = threading.Lock()
         self._parse(properties)
 
@@ -345,8 +362,35 @@ class GuardrailEngine:
         if not sentences or not self.topics:
             return [0.0] * len(self.topics)
         matrix = self._topic_matrix()
+        if self.topic_gate_margin is not None:
+            sentences = self._could_match(sentences, matrix)
+            if not sentences:
+                return [0.0] * len(self.topics)
+        with self._lock:
+            self.topic_counts["sentences_scored"] += len(sentences)
         vectors = np.asarray(self.embed(sentences), dtype=np.float32)
         return [float((vectors @ topic_vectors.T).max()) for topic_vectors in matrix]
+
+    def _could_match(self, sentences: list[str], matrix: list[np.ndarray]) -> list[str]:
+        """The sentences with a word whose own topic score reaches the gate (threshold - margin). Words not
+        seen before are embedded together, once (outside the lock: pages screened at once share batches)."""
+        words = [{word.lower() for word in _WORD.findall(sentence)} for sentence in sentences]
+        with self._lock:
+            missing = sorted(set().union(*words) - self._word_scores.keys())
+        if missing:
+            vectors = np.asarray(self.embed(missing), dtype=np.float32)
+            best = np.max([(vectors @ topic_vectors.T).max(axis=1) for topic_vectors in matrix], axis=0)
+            with self._lock:
+                if len(self._word_scores) + len(missing) > _MAX_WORD_SCORES:
+                    self._word_scores.clear()
+                self._word_scores.update(zip(missing, best.tolist()))
+                self.topic_counts["words_scored"] += len(missing)
+        bar = self.topic_threshold - self.topic_gate_margin
+        with self._lock:
+            scores = self._word_scores
+            kept = [s for s, ws in zip(sentences, words) if any(scores.get(w, 1.0) >= bar for w in ws)]
+            self.topic_counts["sentences_gated_out"] += len(sentences) - len(kept)
+        return kept
 
     # -- evaluation -------------------------------------------------------------------------------------
     def apply(self, content: Sequence[dict | str], source: str = "INPUT", output_scope: str = "INTERVENTIONS") -> dict:

@@ -1,11 +1,16 @@
 """How well the offline guardrail engine does its job, on the set it was tuned on and on sets it never saw.
 
-- ``tests/data/guardrail_labelled.jsonl`` (161 lines): the tuning set; the detectors were written against it.
-- ``tests/data/guardrail_heldout.jsonl``: written after the detectors were frozen, never used to change
-  them: PII of every entity kind the detectors handle (names, emails, phones of six countries, addresses,
-  ages, IDs with checksums, IBANs, cards...), prompt attacks, denied topics, each content filter, word
-  filters, and benign lines made to look like the others (numbers that fail their checksums, medical and
-  financial words in ordinary sentences, "ignore" and "system prompt" in ordinary prose).
+- ``tests/data/guardrail_labelled.jsonl`` (241 lines): the tuning set; the detectors were written against it
+  (its last 80 lines, prompt attacks and their benign look-alikes, were added to tune the prompt-attack cues).
+- ``tests/data/guardrail_heldout.jsonl``: written after the detectors were frozen: PII of every entity kind
+  the detectors handle (names, emails, phones of six countries, addresses, ages, IDs with checksums,
+  IBANs, cards...), prompt attacks, denied topics, each content filter, word filters, and benign lines made
+  to look like the others (numbers that fail their checksums, medical and financial words in ordinary
+  sentences, "ignore" and "system prompt" in ordinary prose). Its prompt-attack misses were read when they
+  were reported, so for that policy it is no longer unseen.
+- ``tests/data/guardrail_heldout_2.jsonl``: prompt attacks (jailbreaks, direct and indirect injection,
+  leakage) and benign look-alikes, written and committed before the prompt-attack cues were tuned again
+  and never used to change them.
 - ``tests/data/guardrail_benign_languages.jsonl``: ordinary sentences in German, French, Spanish, Portuguese,
   Italian and lorem-ipsum Latin, none of which Bedrock would block; ``..._2.jsonl``, a second batch written
   after the language gate (``language.py``) was set, shorter lines and office jargon.
@@ -29,6 +34,7 @@ from tests.guardrail_scoring import POLICIES, POLICY_NAMES, read_jsonl, score
 DATA = Path(__file__).resolve().parents[1] / "data"
 TUNING = DATA / "guardrail_labelled.jsonl"
 HELDOUT = DATA / "guardrail_heldout.jsonl"
+HELDOUT_2 = DATA / "guardrail_heldout_2.jsonl"  # prompt attacks and look-alikes, written before the re-tuning
 LANGUAGES = DATA / "guardrail_benign_languages.jsonl"
 LANGUAGES_2 = DATA / "guardrail_benign_languages_2.jsonl"  # written after the language gate's threshold was set
 
@@ -36,9 +42,12 @@ LANGUAGES_2 = DATA / "guardrail_benign_languages_2.jsonl"  # written after the l
 RECALL_TARGETS = {"pii": 0.95, "prompt_attack": 0.9, "topic": 0.75, "toxic": 0.75, "word": 0.9}
 ENTITY_TARGET = 0.9
 BENIGN_TARGET = 0.05
-# Held-out rows measured below their target with the detectors frozen, reported as such in the README. The
-# floor is what the frozen detectors measured there: a regression below it still fails.
-HELDOUT_SHORTFALLS = {"prompt_attack": 10 / 12}
+# Held-out rows measured below their target, reported as such in the README. The floor is what was measured
+# there: a regression below it still fails, and the target stays. Prompt attack on the first set measured
+# 10 of 12 frozen, 11 of 12 after the cues were re-tuned (on new tuning lines; its misses had been read).
+HELDOUT_SHORTFALLS = {"prompt_attack": 11 / 12}
+# The second set, measured once after the re-tuning: 17 of 36 attacks (README, "Guardrail and summaries").
+HELDOUT_2_FLOORS = {"prompt_attack": 17 / 36}
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +61,22 @@ def engine() -> GuardrailEngine:
 @pytest.fixture(scope="module")
 def measured(engine):
     return {"tuning": score(engine, read_jsonl(TUNING), "tuning set (guardrail_labelled.jsonl)"),
-            "held-out": score(engine, read_jsonl(HELDOUT), "held-out set (guardrail_heldout.jsonl)")}
+            "held-out": score(engine, read_jsonl(HELDOUT), "held-out set (guardrail_heldout.jsonl)"),
+            "held-out 2": score(engine, read_jsonl(HELDOUT_2), "held-out set 2 (guardrail_heldout_2.jsonl)")}
 
 
-def test_the_held_out_set_is_new_and_covers_every_policy():
-    tuning, heldout = read_jsonl(TUNING), read_jsonl(HELDOUT)
-    assert len(heldout) >= 0.4 * len(tuning)
-    assert not {row["text"] for row in heldout} & {row["text"] for row in tuning}
+def test_the_held_out_sets_are_new_and_cover_every_policy():
+    tuning, heldout, heldout_2 = read_jsonl(TUNING), read_jsonl(HELDOUT), read_jsonl(HELDOUT_2)
+    assert len(heldout) + len(heldout_2) >= 0.4 * len(tuning)
+    texts = [row["text"] for row in tuning + heldout + heldout_2]
+    assert len(set(texts)) == len(texts)  # no line in two sets (or twice in one)
     counts = defaultdict(int)
-    for row in heldout:
+    for row in heldout + heldout_2:
         counts[row["label"]] += 1
     for label in (*POLICIES, "benign"):  # each row at least 40% of the tuning set's lines for it
         assert counts[label] >= 0.4 * sum(row["label"] == label for row in tuning), label
+    assert {row["label"] for row in heldout_2} == {"prompt_attack", "benign"}
+    assert min(sum(row["label"] == label for row in heldout_2) for label in ("prompt_attack", "benign")) >= 30
     entities = {entity for row in heldout for entity in row.get("entities", [])}
     assert len(entities) >= 30  # nearly every PII type the guardrail configures, and both custom regexes
 
@@ -79,6 +92,7 @@ def test_tuning_and_held_out_side_by_side(measured, capsys):
               f"{len(heldout.benign_flagged):>10}/{heldout.lines['benign']}")
         print(tuning.report())
         print(heldout.report())
+        print(measured["held-out 2"].report())
 
 
 def test_targets_on_the_tuning_set(measured):
@@ -100,6 +114,15 @@ def test_pii_entities_and_benign_lines_on_the_held_out_set(measured):
     heldout = measured["held-out"]
     assert heldout.entity_recall >= ENTITY_TARGET
     assert heldout.benign_rate <= BENIGN_TARGET, heldout.benign_flagged
+
+
+def test_prompt_attacks_and_their_look_alikes_on_the_second_held_out_set(measured):
+    heldout_2 = measured["held-out 2"]
+    misses = [m for m in heldout_2.misses if m.startswith("prompt_attack:")]
+    assert heldout_2.recall("prompt_attack") >= HELDOUT_2_FLOORS.get("prompt_attack", RECALL_TARGETS["prompt_attack"]), misses
+    # its benign lines are look-alikes of attacks: what the prompt-attack filter flags among them is asserted
+    # (the PII detectors, which also read them, are measured on the first set)
+    assert heldout_2.benign_rate_of("prompt_attack") <= BENIGN_TARGET, heldout_2.benign_flagged
 
 
 # -- benign text in other languages ----------------------------------------------------------------------

@@ -19,6 +19,7 @@ packages=(
 )
 if [[ -n "$extras" ]]; then
   packages+=(ghostscript)  # tests: one of the PDF producers tests/unit/test_producers.py reads (~40 MB)
+  packages+=(chromium-headless-shell)  # tests/console: the web console in a real browser (Playwright drives it)
 fi
 missing=()
 for package in "${packages[@]}"; do

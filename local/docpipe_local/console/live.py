@@ -1,0 +1,135 @@
+"""From the runtime to open pages: a watcher thread that reads what changed when an execution records an event,
+and a broker that hands each page's server-sent-event stream its messages on the server's event loop.
+
+The watcher wakes on moto's history events (:mod:`.changes`), waits a few milliseconds so that a burst of
+events is read once, and reads only while a page is open; every second it also looks for changes that record
+no history event (a delete, an outcome written by an earlier process). A finished document commits the offline
+state, as `docpipe run` does after each one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from docpipe_local.console import changes
+from docpipe_local.console.catalog import Catalog, Row
+
+COALESCE_SECONDS = 0.03  # a burst of history events (a state exits, the next enters) is read once
+IDLE_SECONDS = 1.0  # changes without history events (deletes) show within this
+_STOP = object()
+
+
+@dataclass
+class Subscriber:
+    queue: asyncio.Queue
+    execution: str | None = None  # a document page follows one execution's states
+    seen_events: int = field(default=-1)
+
+
+class Broker:
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, execution: str | None = None) -> Subscriber:
+        subscriber = Subscriber(asyncio.Queue(), execution)
+        with self._lock:
+            self.subscribers.append(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            if subscriber in self.subscribers:
+                self.subscribers.remove(subscriber)
+
+    def send(self, subscriber: Subscriber, event: str, data: dict) -> None:
+        """From any thread: queue one message on the server's loop."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(subscriber.queue.put_nowait, {"event": event, "data": json.dumps(data)})
+
+    def close(self) -> None:
+        """Each stream ends (a sentinel in its queue), so the server can shut down without waiting for them."""
+        with self._lock:
+            for subscriber in self.subscribers:
+                if self.loop is not None and not self.loop.is_closed():
+                    self.loop.call_soon_threadsafe(subscriber.queue.put_nowait, _STOP)
+
+    @staticmethod
+    def is_stop(message: object) -> bool:
+        return message is _STOP
+
+    @property
+    def watched(self) -> list[Subscriber]:
+        with self._lock:
+            return list(self.subscribers)
+
+
+class Watcher:
+    def __init__(self, catalog: Catalog, broker: Broker, render_row: Callable[[Row], str],
+                 states_of: Callable[[str], tuple[list[dict], dict]], on_finished: Callable[[], None]):
+        self.catalog, self.broker = catalog, broker
+        self.render_row, self.states_of, self.on_finished = render_row, states_of, on_finished
+        self._bell = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="docpipe-console-watcher", daemon=True)
+        self._unsubscribe: Callable[[], None] | None = None
+        self.running: set[str] = set()
+
+    def start(self) -> None:
+        self._unsubscribe = changes.subscribe(self._bell.set)
+        self.catalog.refresh()
+        self.running = {row.id for row in self.catalog.rows.values() if row.status == "RUNNING"}
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        self._stop.set()
+        self._bell.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def ring(self) -> None:
+        """Look now (after an upload, a delete: changes that may record no history event)."""
+        self._bell.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rang = self._bell.wait(IDLE_SECONDS)
+            if self._stop.is_set():
+                return
+            if rang:
+                time.sleep(COALESCE_SECONDS)
+            self._bell.clear()
+            try:
+                self.tick()
+            except Exception as err:  # a read that failed mid-change is read again on the next tick
+                self.catalog.runtime.warnings.append(f"console: {err}")
+
+    def tick(self) -> None:
+        subscribers = self.broker.watched
+        changed = self.catalog.refresh()
+        running = {row.id for row in self.catalog.rows.values() if row.status == "RUNNING"}
+        if self.running - running:
+            self.on_finished()  # commit the offline state after each finished document
+        self.running = running
+        for subscriber in subscribers:
+            if subscriber.execution is None:
+                for row in changed:
+                    self.broker.send(subscriber, "row", {"id": row.id, "status": row.status,
+                                                         "html": self.render_row(row)})
+            else:
+                events, states = self.states_of(subscriber.execution)
+                if len(events) != subscriber.seen_events:
+                    subscriber.seen_events = len(events)
+                    recorded = events[-1]["timestamp"] if events else None
+                    self.broker.send(subscriber, "states", {
+                        "states": states, "recorded_at": recorded.timestamp() if recorded else None,
+                        "done": bool(events) and events[-1]["type"].startswith("Execution")
+                        and events[-1]["type"] != "ExecutionStarted"})

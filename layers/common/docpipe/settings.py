@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -29,6 +30,8 @@ class Settings(BaseModel):
     max_text_chars: int = 20_000_000
     # Textract: what the synchronous API accepts (S3 objects); larger or multi-page goes async.
     textract_sync_max_bytes: int = 10 * 1024 * 1024
+    # "ocr": every PDF goes to Textract, text layer or not (the template's ExtractionMode; costs a page each)
+    extraction_mode: Literal["direct", "ocr"] = "direct"
     # Textract async polling: the Wait state sleeps this long, doubling up to the max, for at most max_polls.
     textract_poll_initial_seconds: int = 5
     textract_poll_max_seconds: int = 30
@@ -95,6 +98,7 @@ class Settings(BaseModel):
     endpoint_idle_minutes: float = Field(default=60.0, gt=0)
     reaper_dry_run: bool = False
     reaper_table: str = ""
+    reaper_interval_minutes: float = 15  # the schedule's rate: what one observation of an endpoint stands for
 
     @field_validator("embedding_dimensions")
     @classmethod

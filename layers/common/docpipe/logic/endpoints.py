@@ -10,7 +10,8 @@ Run on an EventBridge Scheduler rate (and by `docpipe endpoints reap` offline). 
   a copy back on the next request. A component whose scalable target keeps a minimum above zero is left
   alone (Application Auto Scaling would put the copies back at once).
 - An endpoint **without** components cannot scale to zero: its configuration (endpoint config + tags) is
-  written to the reaper table and the endpoint is deleted; :func:`wake` re-creates it from that record.
+  written to the reaper table and the endpoint is deleted; :func:`wake` re-creates it from that record (and
+  gives the zero-copy components of an endpoint still there one copy back).
 
 Every decision is one log line and one metric (``endpoint_<action>``); with ``dry_run`` nothing changes.
 """
@@ -37,7 +38,7 @@ class EndpointsInput(BaseModel):
 
     action: Literal["reap", "status", "wake"] = "reap"
     dry_run: bool | None = None  # None: the DOCPIPE_REAPER_DRY_RUN setting
-    idle_minutes: float | None = Field(default=None, gt=0)  # None: DOCPIPE_ENDPOINT_IDLE_MINUTES
+    idle_minutes: float | None = Field(default=None, ge=0)  # None: DOCPIPE_ENDPOINT_IDLE_MINUTES; 0: idle now
     endpoint_name: str | None = None  # wake: the endpoint to re-create
 
 
@@ -81,7 +82,7 @@ class EndpointsReport(BaseModel):
 
 def handle(payload: EndpointsInput) -> EndpointsReport:
     settings = get_settings()
-    idle = payload.idle_minutes or settings.endpoint_idle_minutes
+    idle = settings.endpoint_idle_minutes if payload.idle_minutes is None else payload.idle_minutes
     if payload.action == "wake":
         if not payload.endpoint_name:
             raise ValueError("wake needs endpoint_name")
@@ -172,10 +173,31 @@ def reap(idle_minutes: float, dry_run: bool, now: datetime | None = None) -> lis
             continue
         components = _components(name)
         if components:
-            decisions += [_record(d, dry_run) for d in _reap_components(name, components, idle_minutes, dry_run, now)]
+            made = [_record(d, dry_run) for d in _reap_components(name, components, idle_minutes, dry_run, now)]
+            held = sum(0 if d.applied else (d.copies or 0) for d in made)  # one copy per instance
         else:
-            decisions.append(_record(_reap_endpoint(endpoint, idle_minutes, dry_run, now), dry_run))
+            made = [_record(_reap_endpoint(endpoint, idle_minutes, dry_run, now), dry_run)]
+            held = 0 if made[0].applied else sum(int(v.get("CurrentInstanceCount") or 0)
+                                                 for v in endpoint.get("ProductionVariants") or [])
+        decisions += made
+        _observe(endpoint, held, now)
     return decisions
+
+
+def _observe(endpoint: dict, held: int, now: datetime) -> None:
+    """What this run left the endpoint holding, for `docpipe cost`: each observation stands for one
+    interval of the reaper's schedule, so their sum is the endpoint's instance hours (to that resolution)."""
+    settings = get_settings()
+    variants = client("sagemaker").describe_endpoint_config(
+        EndpointConfigName=endpoint["EndpointConfigName"]).get("ProductionVariants") or []
+    if not variants or not variants[0].get("InstanceType"):
+        return  # serverless inference: billed per request, not per instance hour
+    record = {"endpoint": endpoint["EndpointName"], "observed_at": now.isoformat(),
+              "interval_minutes": settings.reaper_interval_minutes, "instance_type": variants[0]["InstanceType"],
+              "instances": held, "max_instances": sum(int(v.get("InitialInstanceCount") or 1) for v in variants)}
+    client("s3").put_object(
+        Bucket=settings.documents_bucket, ContentType="application/json", Body=json.dumps(record).encode(),
+        Key=f"usage/endpoints/{endpoint['EndpointName']}/{now.strftime('%Y-%m-%dT%H-%M-%S.%fZ')}.json")
 
 
 def _reap_components(endpoint: str, components: list[dict], idle_minutes: float, dry_run: bool,
@@ -277,13 +299,14 @@ def _paged_scan(table: str) -> list[dict]:
 
 
 def wake(endpoint_name: str) -> dict[str, Any]:
-    """Re-create a reaped endpoint with the configuration recorded when it was deleted."""
+    """Re-create a reaped endpoint with the configuration recorded when it was deleted; for an endpoint still
+    there, give its components scaled to zero one copy back (as the scale-out alarm does on a request)."""
     settings = get_settings()
     sagemaker = client("sagemaker")
-    found = client("dynamodb").get_item(TableName=settings.reaper_table, Key={"endpoint_name": {"S": endpoint_name}},
-                                        ConsistentRead=True).get("Item")
+    found = settings.reaper_table and client("dynamodb").get_item(
+        TableName=settings.reaper_table, Key={"endpoint_name": {"S": endpoint_name}}, ConsistentRead=True).get("Item")
     if not found:
-        raise LookupError(f"no record of a reaped endpoint named {endpoint_name!r}")
+        return _wake_components(endpoint_name)
     record = _item(found)
     config_name = record["endpoint_config_name"]
     try:
@@ -300,8 +323,32 @@ def wake(endpoint_name: str) -> dict[str, Any]:
     add_metric("endpoint_wake", "Count", 1)
     logger.info("endpoint woken", extra={"endpoint": endpoint_name, "endpoint_config": config_name,
                                          "recreated_config": recreated_config})
-    return {"endpoint_name": endpoint_name, "endpoint_arn": arn, "endpoint_config_name": config_name,
-            "recreated_config": recreated_config, "deleted_at": record["deleted_at"]}
+    return {"endpoint_name": endpoint_name, "endpoint_arn": arn, "recreated": True, "components": [],
+            "endpoint_config_name": config_name, "recreated_config": recreated_config,
+            "deleted_at": record["deleted_at"]}
+
+
+def _wake_components(endpoint_name: str) -> dict[str, Any]:
+    sagemaker = client("sagemaker")
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except sagemaker.exceptions.ClientError:
+        known = [e["EndpointName"] for e in _paged(sagemaker.list_endpoints, "Endpoints")]
+        raise LookupError(f"no endpoint named {endpoint_name!r} and no record of a reaped one; endpoints: "
+                          f"{', '.join(known) or 'none'}") from None
+    woken = []
+    for component in _components(endpoint_name):
+        runtime = component.get("RuntimeConfig", {})
+        if runtime.get("DesiredCopyCount", runtime.get("CurrentCopyCount", 0)) == 0:
+            sagemaker.update_inference_component_runtime_config(
+                InferenceComponentName=component["InferenceComponentName"], DesiredRuntimeConfig={"CopyCount": 1})
+            woken.append(component["InferenceComponentName"])
+    if woken:
+        add_metric("endpoint_wake", "Count", 1)
+    logger.info("endpoint woken" if woken else "endpoint had nothing to wake",
+                extra={"endpoint": endpoint_name, "components": woken})
+    return {"endpoint_name": endpoint_name, "endpoint_arn": endpoint["EndpointArn"], "recreated": False,
+            "components": woken, "status": endpoint.get("EndpointStatus")}
 
 
 def status(idle_minutes: float, now: datetime | None = None) -> list[EndpointStatus]:

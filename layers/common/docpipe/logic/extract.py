@@ -57,8 +57,9 @@ def extract_text(payload: TaskInput) -> StageResult:
     document = state.document
     data = read_bytes(document.bucket, document.key, document.version_id)
     result = read_document(state, data)
-    if isinstance(result, PdfText) and result.scanned_pages:
-        # Scanned (or partly scanned): OCR the whole document, synchronously only where Textract allows it.
+    if isinstance(result, PdfText) and (result.scanned_pages or settings.extraction_mode == "ocr"):
+        # Scanned (or partly scanned), or OCR asked for every PDF: OCR the whole document, synchronously only
+        # where Textract allows it.
         single = len(result.pages) == 1 and document.size <= settings.textract_sync_max_bytes
         state = state.model_copy(update={"route": "ocr_sync" if single else "ocr_async", "pages": len(result.pages)})
         return StageResult(state, Usage(s3_get=1), {"scanned_pages": result.scanned_pages,

@@ -63,6 +63,8 @@ class FineTuneState(BaseModel):
     model_artifacts: str | None = None
     evaluation: dict[str, Any] = Field(default_factory=dict)
     model_package_arn: str | None = None
+    # each finished attempt's billing as SageMaker reported it (evaluation.json keeps it for `docpipe cost`)
+    training_jobs: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class TaskInput(BaseModel):
@@ -149,6 +151,14 @@ def poll(payload: TaskInput) -> FineTuneState:
     state.status_message = transitions[-1].get("StatusMessage") if transitions else None
     state.metrics = {m["MetricName"]: float(m["Value"]) for m in job.get("FinalMetricDataList") or []}
     reason = job.get("FailureReason") or ""
+    if state.job_status in ("Completed", "Failed", "Stopped"):
+        resources = job.get("ResourceConfig") or {}  # as the job was created: the settings' instances
+        state.training_jobs.append({
+            "job": state.job_name, "status": state.job_status,
+            "instance_type": resources.get("InstanceType", settings.training_instance_type),
+            "instance_count": resources.get("InstanceCount", settings.training_instance_count),
+            "spot": bool(job.get("EnableManagedSpotTraining")),
+            "training_seconds": job.get("TrainingTimeInSeconds", 0), "billable_seconds": job.get("BillableTimeInSeconds", 0)})
     if state.job_status == "Completed":
         state.model_artifacts, state.next = job["ModelArtifacts"]["S3ModelArtifacts"], "evaluate"
     elif state.job_status == "Failed":
@@ -202,7 +212,8 @@ def evaluate(payload: TaskInput) -> FineTuneState:
                         "held_out_rows": rows, "train_loss": metrics.get("train_loss"),
                         "global_step": metrics.get("global_step"), "resumed_from": metrics.get("resumed_from"),
                         "min_improvement": settings.min_improvement, "checks": checks,
-                        "training_job": state.job_name, "evaluated_at": datetime.now().astimezone().isoformat()}
+                        "training_job": state.job_name, "evaluated_at": datetime.now().astimezone().isoformat(),
+                        "training_jobs": state.training_jobs}
     client("s3").put_object(Bucket=bucket, Key=f"{prefix}/evaluation.json", ContentType="application/json",
                             Body=json.dumps(state.evaluation, indent=2).encode())
     failed = [name for name, ok in checks.items() if not ok]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,12 +21,14 @@ from typing import Any, Callable
 
 import boto3
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from docpipe_local.runtime import Execution, OfflineRuntime
+from docpipe_local.tables import Rows, show as show_table
 from docpipe_local.template import REGION
 
 COMMANDS = ("batch", "schedules")
+SAMPLE_JOB = "samples/batch/nightly.jsonl"
 BATCH_MACHINE = "BatchGeneration"
 # moto's ASL parser warns on every ToleratedFailurePercentage (which it parses but does not enforce)
 logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
@@ -43,6 +46,8 @@ def add_parsers(commands: Any) -> None:
     schedules = commands.add_parser("schedules", help="list the template's schedules, or trigger one")
     schedules.add_argument("action", nargs="?", choices=["list", "trigger"], default="list")
     schedules.add_argument("name", nargs="?", help="schedule name or logical id (for trigger)")
+    schedules.add_argument("--job", help="trigger: first upload this JSONL file to the key the schedule reads "
+                                         "(e.g. samples/batch/nightly.jsonl)")
     for sub in (batch, schedules):
         sub.add_argument("--faults", default=None, help="inject faults, e.g. 'bedrock-runtime.Converse=ThrottlingException@0.3'")
 
@@ -54,7 +59,7 @@ def run(runtime: OfflineRuntime, args: argparse.Namespace, console: Console) -> 
         if not args.name:
             console.print("[red]name the schedule to trigger[/] (see `docpipe schedules`)")
             return 2
-        return _trigger(runtime, args.name, console)
+        return _trigger(runtime, args.name, args.job, console)
     return _list(runtime)
 
 
@@ -148,8 +153,9 @@ def _batch(runtime: OfflineRuntime, args: argparse.Namespace, console: Console) 
         done += 1
         status = row["status"]
         detail = (row.get("output") or "") if status == "succeeded" else (row.get("error") or {}).get("reason", "")
-        console.print(f"[{done:>5}/{total}] line {row['line']:<5} {row['id']:<20} "
-                      f"[{_STYLES.get(status, 'white')}]{status:<9}[/] {detail[:70]}", highlight=False)
+        console.print(f"[{done:>5}/{total}] line {row['line']:<5} {escape(_record_id(row)):<20} "
+                      f"[{_STYLES.get(status, 'white')}]{status:<9}[/] {escape(detail[:70])}", highlight=False,
+                      soft_wrap=True)
 
     started = time.monotonic()
     result = run_job(runtime, path, batch_size=args.batch_size, mode=args.mode, on_record=show)
@@ -164,19 +170,22 @@ def _batch(runtime: OfflineRuntime, args: argparse.Namespace, console: Console) 
     if args.json:
         print(json.dumps(report))
         return 0
-    table = Table(title=f"batch {report['job_id']} ({report['mode']}, {time.monotonic() - started:.1f} s)",
-                  title_justify="left")
-    for column in ("records", *sorted(report["counts"]), "model calls", "cache hits", "done earlier",
-                   "tokens in/out", "cost (USD)"):
-        table.add_column(column)
-    table.add_row(str(report["records"]), *(str(report["counts"][k]) for k in sorted(report["counts"])),
-                  str(report["model_calls"]), str(report["cache_hits"]), str(report["skipped_done_earlier"]),
-                  f"{report['tokens']['input']}/{report['tokens']['output']}", f"{report['cost']['total_usd']:.6f}")
-    Console().print(table)
+    table = Rows(f"batch {report['job_id']} ({report['mode']}, {time.monotonic() - started:.1f} s)",
+                 ["records", *sorted(report["counts"]), "model calls", "cache hits", "done earlier", "tokens in/out",
+                  "cost (USD)"])
+    table.add(str(report["records"]), *(str(report["counts"][k]) for k in sorted(report["counts"])),
+              str(report["model_calls"]), str(report["cache_hits"]), str(report["skipped_done_earlier"]),
+              f"{report['tokens']['input']}/{report['tokens']['output']}", f"{report['cost']['total_usd']:.6f}")
+    show_table(table)
     for line in [r for r in result.results if r["status"] != "succeeded"][:20]:
-        console.print(f"  line {line['line']}: {line['id']} {line['status']}: {line['error']['message']}", highlight=False)
+        console.print(f"  line {line['line']} ({_record_id(line)}): {line['status']}: {line['error']['message']}",
+                      highlight=False, markup=False, soft_wrap=True)
     console.print(f"results: {out / 'results.jsonl'}")
     return 0
+
+
+def _record_id(row: dict) -> str:
+    return f"id {row['id']}" if row.get("id") is not None else "no id"
 
 
 # --- schedules -----------------------------------------------------------------------------------------
@@ -190,17 +199,16 @@ def schedules(runtime: OfflineRuntime) -> dict[str, dict]:
 
 
 def _list(runtime: OfflineRuntime) -> int:
-    table = Table(title="schedules (template.yaml)", title_justify="left")
-    for column in ("name", "expression", "time zone", "state", "window", "target", "input"):
-        table.add_column(column, overflow="fold")
+    table = Rows("schedules (template.yaml)", ["name", "expression", "time zone", "state", "window", "target", "input"],
+                 identifiers={"name"})
     for name, props in schedules(runtime).items():
         window = props.get("FlexibleTimeWindow", {})
         window_text = "off" if window.get("Mode") == "OFF" else f"{window.get('MaximumWindowInMinutes')} min"
         target = props["Target"]
-        table.add_row(name, props["ScheduleExpression"], props.get("ScheduleExpressionTimezone", "UTC"),
-                      props.get("State", "ENABLED"), window_text, _target_name(runtime, target["Arn"]),
-                      target.get("Input", ""))
-    Console().print(table)
+        table.add(name, props["ScheduleExpression"], props.get("ScheduleExpressionTimezone", "UTC"),
+                  props.get("State", "ENABLED"), window_text, _target_name(runtime, target["Arn"]),
+                  target.get("Input", ""))
+    show_table(table)
     return 0
 
 
@@ -231,17 +239,63 @@ def trigger(runtime: OfflineRuntime, name: str) -> tuple[str, str]:
     raise ValueError(f"schedule {name!r} targets {target['Arn']}, which the offline runtime cannot start")
 
 
-def _trigger(runtime: OfflineRuntime, name: str, console: Console) -> int:
+def _trigger(runtime: OfflineRuntime, name: str, job: str | None, console: Console) -> int:
+    declared = _declared_job(runtime, name)
+    if declared is not None:
+        bucket, key = declared
+        if job is not None:
+            if not Path(job).is_file():
+                raise FileNotFoundError(f"no such job file: {job}")
+            runtime.s3.put_object(Bucket=bucket, Key=key, Body=Path(job).read_bytes())
+            console.print(f"uploaded {job} to s3://{bucket}/{key}", highlight=False, soft_wrap=True)
+        elif not _exists(runtime, bucket, key):
+            print(f"docpipe schedules: {name} runs the job at s3://{bucket}/{key}, which is not there yet; put one "
+                  f"there with: docpipe schedules trigger {name} --job {SAMPLE_JOB}", file=sys.stderr)
+            return 1
+    elif job is not None:
+        raise ValueError(f"schedule {name!r} reads no job file: --job does not apply to it")
+    # the ASL engine logs a failed execution's whole state at ERROR level; its outcome is printed below
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     kind, ref = trigger(runtime, name)
     if kind == "invocation":
         console.print(f"invoked {ref}")
         return 0
-    console.print(f"started {ref}")
+    console.print(f"started {ref}", highlight=False, soft_wrap=True)
     execution = runtime.wait([ref], timeout=3600)[ref]
-    style = "green" if execution.status == "SUCCEEDED" else "red"
-    console.print(f"[{style}]{execution.status}[/] {json.dumps(execution.output) if execution.output else ''}"
-                  f"{execution.error or ''} {_short_cause(execution.cause)}", highlight=False)
-    return 0 if execution.status == "SUCCEEDED" else 1
+    if execution.status == "SUCCEEDED":
+        console.print(f"[green]SUCCEEDED[/] {escape(_outcome(execution.output or {}))}", highlight=False, soft_wrap=True)
+        return 0
+    console.print(f"[red]{execution.status}[/] {execution.error or ''}: {escape(_short_cause(execution.cause))}",
+                  highlight=False, soft_wrap=True)
+    return 1
+
+
+def _outcome(output: dict) -> str:
+    """A batch execution's counts and where its results are; any other target's output as JSON."""
+    if "counts" not in output:
+        return json.dumps(output)
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(output["counts"].items()))
+    results = output.get("results") or {}
+    return counts + (f"; results: s3://{results['bucket']}/{results['key']}" if results else "")
+
+
+def _declared_job(runtime: OfflineRuntime, name: str) -> tuple[str, str] | None:
+    """The (bucket, key) of the job file a schedule's Input names, if it names one."""
+    found = schedules(runtime)
+    props = found.get(name) or next((p for p in found.values() if p["LogicalId"] == name), None)
+    try:
+        job = json.loads(props["Target"].get("Input", "{}"))["job"] if props else None
+        return job["bucket"], job["key"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _exists(runtime: OfflineRuntime, bucket: str, key: str) -> bool:
+    try:
+        runtime.s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except runtime.s3.exceptions.ClientError:
+        return False
 
 
 def _short_cause(cause: str | None) -> str:

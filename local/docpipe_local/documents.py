@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -21,6 +22,12 @@ from pathlib import Path, PurePosixPath
 from docpipe.ledger import FINAL, IN_PROGRESS
 from docpipe_local.runtime import Execution, OfflineRuntime
 from docpipe_local.trigger import s3_event
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    name: str  # its inbox key without the prefix: the path relative to the folder given, or the file's name
 
 
 @dataclass
@@ -43,24 +50,61 @@ class Report:
     manifest: str | None
     seconds: float
     cached: bool = False
+    name: str = ""  # the inbox key without the prefix: what the table shows and `docpipe delete` takes
 
     def as_json(self) -> dict:
-        return {"doc_id": self.doc_id, "source": self.source, "status": self.status, "reason": self.reason,
-                "outputs": self.outputs, "manifest": self.manifest}
+        return {"doc_id": self.doc_id, "source": self.source, "name": self.name, "status": self.status,
+                "reason": self.reason, "outputs": self.outputs, "manifest": self.manifest, "cached": self.cached}
 
 
-def expand(paths: list[str]) -> list[Path]:
-    """Files as given; directories contribute their files (recursively, hidden ones skipped)."""
-    files = []
+@dataclass
+class Inputs:
+    files: list[Source] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "PATH: why", for entries of a folder that are not files
+
+
+def expand(paths: list[str]) -> Inputs:
+    """Files as given (named by their file name); folders contribute their files, recursively (hidden ones
+    skipped), named by their path relative to the folder: `col/a/report.txt` and `col/b/report.txt` stay two
+    documents, `a/report.txt` and `b/report.txt`. A file reached twice (given twice, or directly and inside a
+    folder also given) is one document, under its first name. Two different files that would get the same
+    name are refused (ValueError) before anything is uploaded: one would replace the other."""
+    inputs, by_file, by_name = Inputs(), {}, {}
+
+    def add(path: Path, name: str) -> None:
+        real = path.resolve()
+        if real in by_file:
+            return
+        if name in by_name:
+            raise ValueError(f"{by_name[name]} and {path} would both be uploaded as {name!r}, one replacing the "
+                             f"other; give the folder that holds both, or rename one")
+        by_file[real], by_name[name] = path, path
+        inputs.files.append(Source(path, name))
+
+    def skip(reason: str) -> None:
+        if reason not in inputs.skipped:  # a folder given twice
+            inputs.skipped.append(reason)
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts))
+            for found in sorted(path.rglob("*")):
+                relative = found.relative_to(path)
+                if any(part.startswith(".") for part in relative.parts) or found.is_dir():
+                    continue
+                if found.is_file():
+                    add(found, relative.as_posix())
+                elif found.is_symlink():
+                    skip(f"{found}: a link to {os.readlink(found)}, which does not exist")
+                else:
+                    skip(f"{found}: not a regular file")
         elif path.is_file():
-            files.append(path)
+            add(path, path.name)
+        elif path.is_symlink():
+            raise FileNotFoundError(f"{raw} is a link to {os.readlink(path)}, which does not exist")
         else:
             raise FileNotFoundError(f"no such file or directory: {raw}")
-    return files
+    return inputs
 
 
 class DocumentSession:
@@ -74,22 +118,19 @@ class DocumentSession:
                          if value}
         self.in_flight: dict[str, Tracked] = {}  # inbox key -> the execution this session runs for it
 
-    def inbox_key(self, path: Path) -> str:
-        return f"{self.runtime.inbox_prefix}{path.name}"
-
-    def submit(self, path: Path) -> list[Tracked]:
-        data = path.read_bytes()
-        key, sha256 = self.inbox_key(path), hashlib.sha256(data).hexdigest()
+    def submit(self, source: Source) -> list[Tracked]:
+        data = source.path.read_bytes()
+        key, sha256 = f"{self.runtime.inbox_prefix}{source.name}", hashlib.sha256(data).hexdigest()
         metadata = {"sha256": sha256, **self.requests}
         if not self.force:
             found = self._same_in_inbox(key, metadata)
             if found is not None:
-                return self._resume(str(path), key, found)
+                return self._resume(str(source.path), key, found)
         arns = self.runtime.upload(data, key, metadata=metadata)
         if not arns:
             raise RuntimeError(f"no rule in template.yaml matched the upload of {key}")
         version_id = self.runtime.s3.head_object(Bucket=self.runtime.bucket, Key=key).get("VersionId")
-        tracked = [Tracked(str(path), key, arn, version_id=version_id) for arn in arns]
+        tracked = [Tracked(str(source.path), key, arn, version_id=version_id) for arn in arns]
         self.in_flight[key] = tracked[0]
         return tracked
 
@@ -200,10 +241,11 @@ class DocumentSession:
 
     def finish(self, tracked: Tracked, execution: Execution | None) -> Report:
         seconds = time.monotonic() - tracked.started
+        name = tracked.key.removeprefix(self.runtime.inbox_prefix)
         result = tracked.cached or (execution.output if execution and execution.status == "SUCCEEDED" else None)
         if result is None:
             reason = f"{execution.error}: {execution.cause}" if execution else "no execution"
-            return Report(None, tracked.source, "FAILED", reason, [], None, seconds)
+            return Report(None, tracked.source, "FAILED", reason, [], None, seconds, name=name)
         if result["status"] == "DUPLICATE":
             return self._duplicate(tracked, result, seconds)
         if execution is not None:
@@ -211,14 +253,15 @@ class DocumentSession:
         outputs = [str(self._download(result["doc_id"], key)) for key in result["outputs"]]
         manifest = str(self.out_dir / result["doc_id"] / "manifest.json") if result.get("manifest") else None
         return Report(result["doc_id"], tracked.source, result["status"], result.get("reason"), outputs, manifest,
-                      seconds, cached=tracked.cached is not None)
+                      seconds, cached=tracked.cached is not None, name=name)
 
     def _duplicate(self, tracked: Tracked, result: dict, seconds: float) -> Report:
         try:
             manifest = json.loads(self.runtime.read(result["manifest"]))
         except Exception:
             return Report(result["doc_id"], tracked.source, "FAILED", "a re-delivered event found the document "
-                          "in progress elsewhere", [], None, seconds)
+                          "in progress elsewhere", [], None, seconds,
+                          name=tracked.key.removeprefix(self.runtime.inbox_prefix))
         cached = {"status": manifest["status"], "doc_id": result["doc_id"], "reason": manifest.get("reason"),
                   "outputs": manifest["outputs"], "manifest": result["manifest"]}
         return self.finish(Tracked(tracked.source, tracked.key, cached=cached, started=tracked.started), None)
@@ -228,3 +271,35 @@ class DocumentSession:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(self.runtime.read(key))
         return target
+
+
+def inbox_key_for(runtime: OfflineRuntime, wanted: str) -> tuple[str | None, str | None]:
+    """The inbox key a person means by a name (`a/report.txt`, or `report.txt` when only one file has that
+    name) or a doc_id; (None, why not) when there is none, or more than one."""
+    rt = runtime
+    prefix = rt.inbox_prefix
+    pages = rt.s3.get_paginator("list_objects_v2").paginate(Bucket=rt.bucket, Prefix=prefix)
+    keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+    if prefix + wanted in keys:
+        return prefix + wanted, None
+    item = rt.dynamodb.get_item(TableName=rt.environment["DOCPIPE_DOCUMENTS_TABLE"],
+                                Key={"doc_id": {"S": wanted}}, ConsistentRead=True).get("Item")
+    if item and "source_key" in item:
+        key = item["source_key"]["S"]
+        if key in keys:
+            return key, None
+        return None, f"{wanted} was {key.removeprefix(prefix)}, which is no longer in the inbox"
+    same_name = [key for key in keys if PurePosixPath(key).name == wanted]
+    if len(same_name) == 1:
+        return same_name[0], None
+    if same_name:
+        return None, (f"{wanted!r} is ambiguous: {len(same_name)} documents have that name "
+                      f"({', '.join(key.removeprefix(prefix) for key in same_name)}); give one of these, or a doc_id")
+    return None, f"no document in the inbox is named {wanted!r} or has that doc_id"
+
+
+def doc_ids(runtime: OfflineRuntime) -> list[str]:
+    """Every document the ledger knows, whatever its outcome."""
+    pages = runtime.dynamodb.get_paginator("scan").paginate(TableName=runtime.environment["DOCPIPE_DOCUMENTS_TABLE"],
+                                                            ProjectionExpression="doc_id")
+    return [item["doc_id"]["S"] for page in pages for item in page["Items"]]

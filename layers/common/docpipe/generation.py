@@ -31,6 +31,10 @@ class Generation:
     capacity_retries: int = 0
 
 
+class PromptBlocked(GuardrailBlocked):
+    """The guardrail refused the prompt itself: the model was not invoked."""
+
+
 class EndpointCapacityTimeout(Exception):
     """The SageMaker endpoint had no capacity for longer than `endpoint_capacity_max_wait_seconds`."""
 
@@ -57,7 +61,10 @@ def converse(system: str, user: str, *, max_tokens: int, temperature: float, mod
     text = "".join(part.get("text", "") for part in response["output"]["message"]["content"]).strip()
     stop = response.get("stopReason", "end_turn")
     if stop == "guardrail_intervened":
-        fired, blocked = _trace_policies(response.get("trace", {}).get("guardrail", {}))
+        trace = response.get("trace", {}).get("guardrail", {})
+        fired, blocked = _trace_policies(trace)
+        if _trace_policies({"inputAssessment": trace.get("inputAssessment", {})})[1]:
+            raise PromptBlocked("the guardrail blocked the prompt; nothing was generated: " + "; ".join(fired))
         if blocked:
             raise GuardrailBlocked("the guardrail withheld the generated text: " + "; ".join(fired))
     generation = Generation(text, response["usage"]["inputTokens"], response["usage"]["outputTokens"], stop,

@@ -26,7 +26,7 @@ from docpipe.batch import (BatchFile, BatchJobInput, BatchPlan, BatchResult, Bat
                            InferenceJob, InvalidRecord, PlanInput, PreparedRecord, parse_job)
 from docpipe.clients import client
 from docpipe.errors import TRANSIENT
-from docpipe.generation import converse
+from docpipe.generation import PromptBlocked, converse
 from docpipe.guardrail import GuardrailBlocked
 from docpipe.models import S3Pointer, Usage, utc_now
 from docpipe.pricing import cost_breakdown
@@ -252,7 +252,7 @@ def generate_batch(payload: BatchWorkItem) -> BatchWorkResult:
         if result is None:
             retry.append(record.id)
             continue
-        generated += not result["cached"]
+        generated += not result["cached"] and result["via"] == "converse"  # a blocked prompt reached no model
         hits += result["cached"]
         result["run"] = payload.execution_id
         _mark_done(batch.job_id, result)
@@ -274,6 +274,9 @@ def _generate(record: PreparedRecord) -> dict | None:
     try:
         generation = converse(record.system, record.user, max_tokens=record.max_tokens,
                               temperature=record.temperature, model_id=record.model_id)
+    except PromptBlocked as exc:  # no model call: counted as none
+        return _result(record, "blocked", reason="guardrail_blocked", message=str(exc), guardrail="BLOCKED",
+                       via="guardrail")
     except GuardrailBlocked as exc:
         return _result(record, "blocked", reason="guardrail_blocked", message=str(exc), guardrail="BLOCKED")
     except ClientError as exc:

@@ -2,9 +2,10 @@
 
 moto's Step Functions interpreter invokes Lambda tasks through a boto3 client; this emulator answers that
 Invoke (and anyone else's) by importing functions/<name>/app.py and calling its handler with the payload and
-a LambdaContext, returning Lambda's own response shape: StatusCode, ExecutedVersion, Payload and, when the
-handler raised, FunctionError "Unhandled" with the errorType/errorMessage payload Step Functions matches
-on. tests/unit/test_lambda_routing.py is the canary for a moto upgrade that changes that path.
+a LambdaContext (in serve mode, by handing it to a worker process of the function: lambda_workers), returning
+Lambda's own response shape: StatusCode, ExecutedVersion, Payload and, when the handler raised, FunctionError
+"Unhandled" with the errorType/errorMessage payload Step Functions matches on.
+tests/unit/test_lambda_routing.py is the canary for a moto upgrade that changes that path.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Callable
 
 from docpipe_local.emulators.base import Emulator, ServiceError, streaming_body
 from docpipe_local.iam.recorder import calling
+from docpipe_local.lambda_workers import WorkerPool
 from docpipe_local.template import REGION, Template
 
 
@@ -37,6 +39,7 @@ class LambdaFunction:
     memory_mb: int
     timeout_s: int
     environment: dict[str, str]
+    layers: list[Path] = field(default_factory=list)  # each layer's content folder (/opt/python in Lambda)
     _module: ModuleType | None = None
 
     def load(self) -> Callable[[dict, Any], Any]:
@@ -85,6 +88,8 @@ class Invocation:
 def functions_from_template(template: Template) -> dict[str, LambdaFunction]:
     """Every AWS::Serverless::Function with Globals merged in, keyed by name and by ARN."""
     defaults = template.resolve(template.body.get("Globals", {}).get("Function", {}))
+    layer_folders = {template.get_att(layer, "Arn"): template.root / template.properties(layer)["ContentUri"]
+                     for layer in template.of_type("AWS::Serverless::LayerVersion")}
     functions: dict[str, LambdaFunction] = {}
     for logical_id in template.of_type("AWS::Serverless::Function"):
         props = {**defaults, **template.properties(logical_id)}
@@ -94,7 +99,8 @@ def functions_from_template(template: Template) -> dict[str, LambdaFunction]:
             logical_id=logical_id, name=template.physical_name(logical_id),
             arn=template.get_att(logical_id, "Arn"), code_dir=template.root / props["CodeUri"],
             handler=props["Handler"], memory_mb=int(props.get("MemorySize", 128)),
-            timeout_s=int(props.get("Timeout", 3)), environment={k: str(v) for k, v in environment.items()})
+            timeout_s=int(props.get("Timeout", 3)), environment={k: str(v) for k, v in environment.items()},
+            layers=[layer_folders[arn] for arn in props.get("Layers", []) if arn in layer_folders])
         functions[function.name] = functions[function.arn] = function
     return functions
 
@@ -102,9 +108,14 @@ def functions_from_template(template: Template) -> dict[str, LambdaFunction]:
 class LambdaEmulator(Emulator):
     service = "lambda"
 
-    def __init__(self, functions: dict[str, LambdaFunction]):
+    def __init__(self, functions: dict[str, LambdaFunction], workers: WorkerPool | None = None):
+        """workers: run each invocation in a worker process of its function (`docpipe serve`), not in this one."""
         self.functions = functions
+        self.workers = workers
         self.invocations: list[Invocation] = []
+        # called after each invocation with (function, event, result or error payload, failed): tools that
+        # watch what the functions receive (tests/events/generate.py records the events/ catalogue this way)
+        self.observers: list[Callable[[LambdaFunction, dict, Any, bool], None]] = []
         self._load_lock = threading.Lock()
         self._record_lock = threading.Lock()
         # one worker: asynchronous invocations of the same event source run in order, as a small queue
@@ -139,30 +150,44 @@ class LambdaEmulator(Emulator):
 
     def close(self) -> None:
         self._async.shutdown(wait=True)
+        if self.workers is not None:
+            self.workers.close()
 
     def _run(self, function: LambdaFunction, event: dict) -> dict:
-        with self._load_lock:
-            handler = function.load()
-        context = LambdaContext(function.name, function.memory_mb, function.arn, function.timeout_s)
         started = time.monotonic()  # the clock the emulators log with, for overhead accounting
-        error: dict | None = None
-        try:
-            with calling(function.logical_id):  # its AWS calls are recorded for the IAM contract (docpipe_local.iam)
-                result = handler(event, context)
-        except Exception as exc:  # what Lambda reports for an unhandled exception
-            error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": context.aws_request_id,
-                     "stackTrace": traceback.format_tb(exc.__traceback__)}
+        if self.workers is not None:  # serve mode: an execution environment of its own
+            outcome = self.workers.invoke(function, event)
+            result, error = outcome.payload, outcome.payload if outcome.error else None
+        else:
+            result, error = self._in_process(function, event)
         duration = time.monotonic() - started
-        if error is None and duration > function.timeout_s:
-            error = {"errorMessage": f"Task timed out after {duration:.2f} seconds", "errorType": "Sandbox.Timedout"}
         with self._record_lock:
             self.invocations.append(Invocation(function.name, started, duration, error and error["errorType"]))
         response = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         if error is not None:
             response["FunctionError"] = "Unhandled"
             result = error
+        for observe in self.observers:
+            observe(function, event, result, error is not None)
         response["Payload"] = streaming_body(json.dumps(result).encode())
         return response
+
+    def _in_process(self, function: LambdaFunction, event: dict) -> tuple[Any, dict | None]:
+        """The handler called in this process: its timeout can only be reported after it returns."""
+        with self._load_lock:
+            handler = function.load()
+        context = LambdaContext(function.name, function.memory_mb, function.arn, function.timeout_s)
+        started = time.monotonic()
+        try:
+            with calling(function.logical_id):  # its AWS calls are recorded for the IAM contract (docpipe_local.iam)
+                result = handler(event, context)
+        except Exception as exc:  # what Lambda reports for an unhandled exception
+            return None, {"errorMessage": str(exc), "errorType": type(exc).__name__,
+                          "requestId": context.aws_request_id, "stackTrace": traceback.format_tb(exc.__traceback__)}
+        duration = time.monotonic() - started
+        if duration > function.timeout_s:
+            return None, {"errorMessage": f"Task timed out after {duration:.2f} seconds", "errorType": "Sandbox.Timedout"}
+        return result, None
 
 
 def environment_of(functions: dict[str, LambdaFunction]) -> dict[str, str]:

@@ -23,6 +23,7 @@ from docpipe_local.iam.recorder import install as record_calls
 from docpipe_local.iam.statemachines import record_executions
 from docpipe_local.data_dir_lock import DataDirLock
 from docpipe_local.lambda_router import LambdaEmulator, environment_of, functions_from_template
+from docpipe_local.lambda_workers import WorkerPool
 from docpipe_local.moto_fixes import (copy_state_data_plainly, make_dynamodb_writes_atomic,
                                       parse_each_definition_once, parse_each_json_path_once, read_s3_urls_once,
                                       reuse_task_clients)
@@ -61,9 +62,13 @@ class OfflineRuntime:
     def __init__(self, root: Path | None = None, home: Path | None = None,
                  parameters: dict[str, str] | None = None, environment: dict[str, str] | None = None,
                  faults: str | None = None, fault_seed: int = 0, persist: bool = True,
-                 lock_wait: float = 5.0, on_lock_wait: Callable[[str], None] | None = None):
+                 lock_wait: float = 5.0, on_lock_wait: Callable[[str], None] | None = None,
+                 lambda_mode: str = "in-process", endpoint_url: str | None = None):
         """lock_wait: how long to wait for another process holding the data directory, which is then named
-        to `on_lock_wait` (one message) before waiting, and in the error when it does not finish in time."""
+        to `on_lock_wait` (one message) before waiting, and in the error when it does not finish in time.
+        lambda_mode "process": each invocation runs in a worker process holding only its function's
+        environment and reaching AWS through `endpoint_url` (`docpipe serve`; or `set_lambda_endpoint` once
+        the server knows its port); docpipe_local.lambda_workers."""
         self.lock = DataDirLock(home or data_dir(), lock_wait, on_lock_wait)
         self.root = root or repo_root()
         self.home = self.lock.home
@@ -71,6 +76,12 @@ class OfflineRuntime:
         self.functions = functions_from_template(self.template)
         self.rules = rules_from_template(self.template)
         self.environment = {**environment_of(self.functions), **OFFLINE_ENVIRONMENT, **(environment or {})}
+        if lambda_mode not in ("in-process", "process"):
+            raise ValueError(f"lambda_mode is 'in-process' or 'process', not {lambda_mode!r}")
+        self.lambda_mode, self.endpoint_url = lambda_mode, endpoint_url
+        # what workers get besides their function's environment, as `sam local invoke --env-vars` gives it
+        self._worker_overrides = {key: value for key, value in {**OFFLINE_ENVIRONMENT, **(environment or {})}.items()
+                                  if not key.startswith("AWS_")}
         self.faults = FaultInjector(parse_faults(faults or os.environ.get("DOCPIPE_FAULTS", "")), fault_seed)
         self.persist = persist
         self.store = StateStore(self.home / "state")
@@ -106,7 +117,9 @@ class OfflineRuntime:
             if warning:
                 self.warnings.append(warning)
         self.hub = EmulatorHub(self.faults)
-        self.lambdas = self.hub.register(LambdaEmulator(self.functions))
+        workers = (WorkerPool(self.endpoint_url or "", overrides=self._worker_overrides, log_path=self.log_path)
+                   if self.lambda_mode == "process" else None)
+        self.lambdas = self.hub.register(LambdaEmulator(self.functions, workers))
         for emulator in _engine_emulators(self):
             self.hub.register(emulator)
         self.training = self.hub.find("sagemaker", "CreateTrainingJob")  # fine-tuning jobs, for the CLI and tests
@@ -148,6 +161,12 @@ class OfflineRuntime:
         stream = self._stack.enter_context(self.log_path.open("a", encoding="utf-8"))
         previous = logger.registered_handler.setStream(stream)
         self._stack.callback(logger.registered_handler.setStream, previous)
+
+    def set_lambda_endpoint(self, url: str) -> None:
+        """Where process-mode workers started from now on reach AWS (the served endpoint's URL)."""
+        self.endpoint_url = url
+        if self.lambdas.workers is not None:
+            self.lambdas.workers.endpoint_url = url
 
     def save(self) -> None:
         """Commit offline state to the data directory (after every finished document, and at exit)."""

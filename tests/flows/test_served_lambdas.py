@@ -1,0 +1,79 @@
+"""Serve mode's Lambda: the runtime on the HTTP edge with `lambda_mode="process"`. A real function runs in a
+worker process holding only its own environment and reaches S3 and DynamoDB through the served endpoint; the
+runtime sees what it did; a client invokes it over the wire with an events/ event as `sam local invoke` would."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from docpipe_local.runtime import OfflineRuntime
+from tests.conftest import ROOT
+from tests.events.catalog import put_sources
+
+pytestmark = pytest.mark.offline_only("runs the runtime's own HTTP edge in this process, with Lambda in worker processes")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """An OfflineRuntime in process mode behind the edge (uvicorn in a thread), on a free port."""
+    import uvicorn
+
+    from docpipe_local.edge.app import create_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with OfflineRuntime(home=tmp_path_factory.mktemp("served-lambdas"), persist=False, lambda_mode="process",
+                        endpoint_url=url) as runtime:
+        server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning", lifespan="off"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60  # bounds a hang only
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the edge did not start"
+            time.sleep(0.05)
+        put_sources(runtime)
+        yield runtime, url
+        server.should_exit = True
+        thread.join(timeout=30)
+    sock.close()
+
+
+def _event(function: str, case: str) -> dict:
+    return json.loads((ROOT / "events" / function / f"{case}.json").read_text())
+
+
+def test_a_function_in_a_worker_reaches_aws_through_the_endpoint(served):
+    runtime, url = served
+    state = runtime.invoke("ValidateFunction", _event("ValidateFunction", "bridge_report"))
+    assert state["route"] == "native" and state["document"]["kind"] == "pdf"
+    [invocation] = [i for i in runtime.lambdas.invocations if i.function.endswith("ValidateFunction")][-1:]
+    assert invocation.error is None
+    # its claim went through the edge into the runtime's table
+    item = runtime.dynamodb.get_item(TableName=runtime.environment["DOCPIPE_DOCUMENTS_TABLE"],
+                                     Key={"doc_id": {"S": state["document"]["doc_id"]}})["Item"]
+    assert item["source_key"]["S"] == "inbox/bridge_report.pdf"
+    extracted = runtime.invoke("ExtractFunction", _event("ExtractFunction", "bridge_report"))
+    assert runtime.read(extracted["text"]["key"])  # written by the worker, through the edge, into the runtime's S3
+    pids = runtime.lambdas.workers.warm_pids("ExtractFunction")
+    assert len(pids) == 1  # kept warm for the next invocation
+
+
+def test_a_client_invokes_a_function_over_the_wire_with_an_events_file(served):
+    runtime, url = served
+    client = boto3.client("lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1},
+                                                                      read_timeout=300))
+    response = client.invoke(FunctionName=runtime.template.physical_name("ValidateFunction"),
+                             Payload=(ROOT / "events" / "ValidateFunction" / "empty.json").read_bytes())
+    payload = json.loads(response["Payload"].read())
+    assert response["FunctionError"] == "Unhandled" and payload["errorType"] == "DocumentRejected"
+    assert "empty" in payload["errorMessage"]

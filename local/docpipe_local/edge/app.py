@@ -32,6 +32,7 @@ DEFAULT_MAX_BODY = 512 * 1024 * 1024  # an upload larger than this is refused (4
 # malformed input, by protocol family: the code and status AWS answers
 _MALFORMED = {"s3": ("MalformedXML", 400), "query": ("MalformedQueryString", 400),
               "json": ("SerializationException", 400)}
+_DRAIN_BYTES = 16 * 1024 * 1024  # how much of an oversized streamed body is read past the limit and dropped
 _VERSION = "docpipe-0.1.0"
 _INTERNAL = "The request processing has failed because of an unknown error, exception or failure."
 
@@ -57,11 +58,15 @@ def create_app(runtime: Any, *, max_body: int | None = None) -> Starlette:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             return _too_large(request, request_id, int(declared), limit)
-        body = bytearray()
+        body, size = bytearray(), 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return _too_large(request, request_id, len(body), limit)
+            size += len(chunk)
+            if size > limit + _DRAIN_BYTES:
+                break
+            if size <= limit:
+                body += chunk
+        if size > limit:  # the rest was read and dropped (up to a bound), so the client can read the answer
+            return _too_large(request, request_id, size, limit)
         wire_request = request_from_scope(request.method, request.url.path, request.scope.get("query_string", b""),
                                           request.headers.items(), bytes(body), request.scope.get("raw_path"))
         try:
@@ -122,7 +127,7 @@ def _plain(err: Exception) -> str:
 
 
 def _too_large(request: HttpRequest, request_id: str, size: int, limit: int) -> Response:
-    message = f"The request body is {size} bytes; this endpoint accepts at most {limit} ({MAX_BODY_ENV})."
+    message = f"The request body is over {limit} bytes ({size} read), the most this endpoint accepts ({MAX_BODY_ENV})."
     error = EdgeError("RequestEntityTooLarge", message, 413)
     # the rest of the body is not read: the connection closes after the answer
     response = plain_error(error, request_id)

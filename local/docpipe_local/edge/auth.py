@@ -1,8 +1,8 @@
 """Signature Version 4, checked as AWS checks it: a request must be signed, the signature complete, the access
 key known, and the signature must match the one computed here from the same canonical request.
 
-Two key pairs are known: `test`/`test` (what LocalStack's tools and docs use) and `offline`/`offline` (what
-the offline runtime gives its handlers). The canonical request is botocore's own code (`SigV4Auth`, or
+Three key pairs are known: `test`/`test` (what LocalStack's docs and awslocal use), `accesskey`/`secretkey`
+(localstack-client's Session defaults) and `offline`/`offline` (what the offline runtime gives its handlers). The canonical request is botocore's own code (`SigV4Auth`, or
 `S3SigV4Auth`, which does not re-encode the path), fed the headers the client says it signed.
 """
 
@@ -20,7 +20,7 @@ from botocore.credentials import Credentials
 
 from .protocol import EdgeError
 
-KNOWN_KEYS = {"test": "test", "offline": "offline"}
+KNOWN_KEYS = {"test": "test", "accesskey": "secretkey", "offline": "offline"}
 
 _FIELD = re.compile(r"(Credential|SignedHeaders|Signature)=([^,\s]+)")
 

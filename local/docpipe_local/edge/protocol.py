@@ -92,6 +92,9 @@ class Wire:
 
     def parse(self, request: Request) -> tuple[OperationModel, dict[str, Any]]:
         """(operation, parameters), parameters without the members the request left out."""
+        named = _named_operation(request, self.protocol)
+        if named is not None and named not in self.service.operation_names:
+            raise UnknownOperation(f"{self.name} has no operation {named}")
         try:
             operation, params = create_parser(self.service, self.protocol).parse(request)
         except OperationNotFoundParserError as err:
@@ -124,6 +127,15 @@ def plain_error(err: EdgeError, request_id: str) -> Response:
     return Response(body, status=err.status, headers={"Content-Type": "application/x-amz-json-1.1",
                                                       "x-amzn-RequestId": request_id,
                                                       "x-amzn-ErrorType": err.code})
+
+
+def _named_operation(request: Request, protocol: str) -> str | None:
+    """The operation an RPC request names (X-Amz-Target, or rpc-v2's path); None for REST protocols."""
+    if protocol == "json":
+        return request.headers.get("X-Amz-Target", "").rpartition(".")[2] or None
+    if protocol == "smithy-rpc-v2-cbor":
+        return request.path.rstrip("/").rpartition("/")[2] or None
+    return None
 
 
 def _present(params: Any) -> Any:

@@ -33,7 +33,11 @@ def _after(owner: object, name: str, number: int, during: bool = False) -> None:
         calls[0] += 1
         if calls[0] == number and during:
             threading.Timer(0.01, _die).start()  # lands while the save runs
-        result = original(*args, **kwargs)
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as err:
+            print(f"crash_runner: call {calls[0]} of {name} raised {err!r}", file=sys.stderr, flush=True)
+            raise
         if calls[0] == number:
             _die()
         return result

@@ -25,21 +25,25 @@ def _die() -> None:
 
 
 def _after(owner: object, name: str, number: int, during: bool = False) -> None:
-    """Wrap owner.name so that its Nth call kills the process: after it returns, or while it runs."""
+    """Wrap owner.name so that its Nth call kills the process: after it returns (the Nth that returned), or
+    while it runs (the Nth started)."""
     original, calls = getattr(owner, name), [0]
 
     @wraps(original)
     def wrapped(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] == number and during:
-            threading.Timer(0.01, _die).start()  # lands while the save runs
+        if during:
+            calls[0] += 1
+            if calls[0] == number:
+                threading.Timer(0.01, _die).start()  # lands while the save runs
         try:
             result = original(*args, **kwargs)
-        except BaseException as err:
-            print(f"crash_runner: call {calls[0]} of {name} raised {err!r}", file=sys.stderr, flush=True)
+        except BaseException as err:  # not counted after the fact: "after the Nth call" means one that worked
+            print(f"crash_runner: a call of {name} raised {err!r}", file=sys.stderr, flush=True)
             raise
-        if calls[0] == number:
-            _die()
+        if not during:
+            calls[0] += 1
+            if calls[0] == number:
+                _die()
         return result
 
     setattr(owner, name, wrapped)

@@ -149,18 +149,30 @@ def main() -> int:
     parser.add_argument("--busy-hours", type=int, default=4)
     parser.add_argument("--window", type=float, default=1.5, help="the reaper's idle window, seconds")
     parser.add_argument("--only", choices=sorted(CONFIGS))
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "cost" / "results.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "cost" / "results.json",
+                        help="the reports, written as each configuration finishes")
+    parser.add_argument("--tables", type=Path, nargs="+", metavar="RESULTS",
+                        help="print the table from results files of earlier runs (e.g. one per --only)")
     args = parser.parse_args()
+    if args.tables:
+        reports = {name: report for path in args.tables for name, report in json.loads(path.read_text()).items()}
+        return summarize(reports)
     os.environ.setdefault("DOCPIPE_LOCAL_SCALE_OUT_SECONDS", "0.5")
-    reports = {name: run_config(name, parameters, args) for name, parameters in CONFIGS.items()
-               if args.only in (None, name)}
+    reports = {}
+    for name, parameters in CONFIGS.items():
+        if args.only in (None, name):
+            reports[name] = run_config(name, parameters, args)
+            args.out.write_text(json.dumps(reports, indent=2, default=str))
+    print(f"(reports: {args.out})")
+    return summarize(reports)
+
+
+def summarize(reports: dict[str, dict]) -> int:
     print()
     print(table(reports))
     if len(reports) == 2:
         ratio = reports["defaults"]["total_usd"] / reports["naive"]["total_usd"]
         print(f"\ndefaults / naive: {ratio:.3f} (target <= 0.5): {'met' if ratio <= 0.5 else 'NOT met'}")
-    args.out.write_text(json.dumps(reports, indent=2, default=str))
-    print(f"(reports: {args.out.relative_to(ROOT)})")
     return 0
 
 

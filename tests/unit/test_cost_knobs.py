@@ -1,6 +1,7 @@
 """The template parameters that bench/cost's naive configuration sets, honoured by the code that deploys."""
 
 import hashlib
+from functools import lru_cache
 
 import boto3
 import pytest
@@ -16,9 +17,13 @@ from docpipe_local.template import Template
 from tests.conftest import pdf_of
 
 
+@lru_cache(maxsize=None)
+def _functions(*parameters: tuple[str, str]) -> list:
+    return list(functions_from_template(Template.load(repo_root(), dict(parameters))).values())
+
+
 def _environment(parameters: dict[str, str], function: str) -> dict[str, str]:
-    functions = functions_from_template(Template.load(repo_root(), parameters)).values()
-    return next(f for f in functions if f.logical_id == function).environment
+    return next(f for f in _functions(*parameters.items()) if f.logical_id == function).environment
 
 
 def test_enable_caches_false_leaves_the_cache_tables_unset_and_the_default_sets_them():

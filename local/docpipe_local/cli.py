@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[yellow]{escape(message)}[/]", soft_wrap=True)
 
     try:
-        with OfflineRuntime(faults=args.faults, lock_wait=_lock_wait_seconds(), on_lock_wait=waiting) as runtime:
+        with OfflineRuntime(faults=args.faults, lock_wait=_lock_wait_seconds(), on_lock_wait=waiting,
+                            lambda_mode=getattr(args, "lambda_mode", "in-process")) as runtime:
             for warning in runtime.warnings:
                 console.print(f"[yellow]warning:[/] {warning}")
             if args.command == "console":

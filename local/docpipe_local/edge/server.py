@@ -19,6 +19,9 @@ def add_parser(commands: Any) -> None:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT,
                        help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     serve.add_argument("--faults", default=None, help="inject faults, as for `docpipe run` (also $DOCPIPE_FAULTS)")
+    serve.add_argument("--lambda-mode", choices=("process", "in-process"), default="process",
+                       help="process (default): each invocation in a worker process with only its function's "
+                            "environment, as Lambda runs it; in-process: handlers called in the server's process")
 
 
 class _Stopped(Exception):
@@ -43,6 +46,9 @@ def run(runtime: Any, args: argparse.Namespace) -> int:
         print(f"docpipe serve: cannot listen on {args.host}:{args.port}: {err.strerror}", file=sys.stderr)
         return 2
     host, port = sock.getsockname()[:2]
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    if runtime.lambda_mode == "process":
+        runtime.set_lambda_endpoint(url.replace("0.0.0.0", "127.0.0.1"))  # workers reach AWS through this edge
     app = create_app(runtime)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=5, timeout_keep_alive=30)
@@ -50,7 +56,7 @@ def run(runtime: Any, args: argparse.Namespace) -> int:
     saver = _PeriodicSaver(runtime, app.state.bridge)
     # uvicorn stops on SIGINT/SIGTERM, then raises the signal again: make that an exception we end on
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    print(f"http://{'[' + host + ']' if ':' in host else host}:{port}", flush=True)
+    print(url, flush=True)
     print(f"docpipe serve: answering AWS calls for {runtime.home} (Ctrl-C stops)", file=sys.stderr, flush=True)
     try:
         saver.start()

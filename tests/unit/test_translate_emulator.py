@@ -284,8 +284,43 @@ def test_concurrent_requests_get_their_own_answers(translate):
 
 
 def test_a_dead_pipeline_is_restarted(translate, emulator):
-    tr(translate, "The bridge is old.", "en", "es")
+    tr(translate, "The pipeline restart test starts here.", "en", "es")  # text no other test sends: it starts one
     pipeline = emulator._pipelines["eng-spa"]
     pipeline._proc.kill()
     pipeline._proc.wait()
-    assert "puente" in tr(translate, "The bridge is old.", "en", "es")["TranslatedText"]
+    # new text: a hop translated before is answered from the recent hops without the pipeline
+    assert "casa" in tr(translate, "The house is old.", "en", "es")["TranslatedText"]
+
+
+def test_the_fan_out_translates_a_shared_pivot_hop_once(translate, emulator, monkeypatch):
+    """es, it and pt of one summary at once: it and pt pivot through Spanish, whose hop is the es request's."""
+    from docpipe_local.emulators import translate as module
+
+    exchanges: dict[str, int] = {}
+    exchange = module.ApertiumPipeline._exchange
+
+    def counting(self, proc, payload):
+        exchanges[self.mode.name] = exchanges.get(self.mode.name, 0) + 1
+        return exchange(self, proc, payload)
+
+    monkeypatch.setattr(module.ApertiumPipeline, "_exchange", counting)
+    text = "The inspection found a crack in the steel beam of the old bridge."
+    results: dict[str, str] = {}
+
+    def work(target: str) -> None:
+        results[target] = tr(boto3.client("translate", region_name="us-east-1"), text, "en", target)["TranslatedText"]
+
+    threads = [threading.Thread(target=work, args=(target,)) for target in ("es", "it", "pt")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert "puente" in results["es"] and "ponte" in results["it"] and "ponte" in results["pt"], results
+    assert exchanges["eng-spa"] == 1 and exchanges["spa-ita"] == 1, exchanges
+    # the same answers as each language translated on its own, later, with nothing shared
+    fresh = module.TranslateEmulator()
+    try:
+        assert all(fresh._translate(text, fresh.router.route("en", target), "en", target, [])[0] == results[target]
+                   for target in results)
+    finally:
+        fresh.close()

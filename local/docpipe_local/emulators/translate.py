@@ -26,6 +26,12 @@ instead of the ~0.4 s of starting ``apertium`` per call. Text is escaped for Ape
 (the job ``apertium-destxt`` does, which does not flush on NUL), unknown-word marks are off (the
 generator runs with ``-n``, as ``apertium -u`` does), and a pipeline that dies or stalls is killed and the
 request is retried once with the one-shot ``apertium -u`` command.
+
+Shared hops: a hop's output depends only on the mode and its input, so the recent ones are kept
+(:class:`SharedResults`, 256 entries) and a request whose hop is already being translated waits for that
+answer instead of queueing behind it on the same pipeline. The language fan-out sends one English summary
+to every target: Spanish and each language pivoting through Spanish (it, pt, fr) ask for the same
+English->Spanish hop at the same moment, and it is translated once.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -345,6 +353,48 @@ class ApertiumPipeline:
             self._kill()
 
 
+class SharedResults:
+    """The recent results of a deterministic computation, by key: a caller asking for a key that another
+    thread is computing waits for that result; a failure is not kept (the next caller computes again)."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._done: OrderedDict[Any, Any] = OrderedDict()
+        self._running: dict[Any, Future] = {}
+        self._lock = threading.Lock()
+        self.computed = self.shared = 0  # statistics, for tests and benchmarks
+
+    def get(self, key: Any, compute) -> Any:
+        with self._lock:
+            if key in self._done:
+                self._done.move_to_end(key)
+                self.shared += 1
+                return self._done[key]
+            future = self._running.get(key)
+            owner = future is None
+            if owner:
+                future = self._running[key] = Future()
+                self.computed += 1
+            else:
+                self.shared += 1
+        if not owner:
+            return future.result()
+        try:
+            value = compute()
+        except BaseException as error:
+            with self._lock:
+                del self._running[key]
+            future.set_exception(error)
+            raise
+        with self._lock:
+            del self._running[key]
+            self._done[key] = value
+            while len(self._done) > self.size:
+                self._done.popitem(last=False)
+        future.set_result(value)
+        return value
+
+
 # --------------------------------------------------------------------------------------------------
 # Language detection (what Translate asks Amazon Comprehend for)
 
@@ -530,6 +580,7 @@ class TranslateEmulator(Emulator):
         self.min_confidence = min_confidence
         self._pipelines: dict[str, ApertiumPipeline] = {}
         self._pipelines_lock = threading.Lock()
+        self.hops = SharedResults()  # (mode, escaped input) -> Apertium's output
         self._terms_lock = threading.Lock()
         self._state_file = Path(state_dir) / "terminologies.json" if state_dir else None
         self.terminologies: dict[str, Terminology] = self._load()
@@ -631,7 +682,9 @@ class TranslateEmulator(Emulator):
         for mode in chain:
             if not body:
                 break
-            body = from_stream(self._pipeline(mode).translate(to_stream(body))).strip()
+            stream = to_stream(body)
+            body = from_stream(self.hops.get((mode.name, stream),
+                                             lambda m=mode, text=stream: self._pipeline(m).translate(text))).strip()
         if "  " not in text:  # a dropped word (a pronoun, say) leaves its blank behind
             body = re.sub(r"(?<=\S) {2,}(?=\S)", " ", body)
         body = re.sub(r"\n[ \t]+(?=\S)", "\n", body) if not re.search(r"\n[ \t]", text) else body

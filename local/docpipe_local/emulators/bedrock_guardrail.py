@@ -62,6 +62,10 @@ class GuardrailEmulator(Emulator):
             self._engines[guardrail_id] = engine
         return engine
 
+    def engines(self) -> list[GuardrailEngine]:
+        with self._lock:
+            return list(self._engines.values())
+
     def engine_for(self, identifier: str, version: str, *, missing: str = "ResourceNotFoundException") -> GuardrailEngine:
         """The engine for an id or ARN and a version, or the ServiceError that Bedrock answers."""
         match = _ID.match(identifier or "")

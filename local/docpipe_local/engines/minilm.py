@@ -120,6 +120,8 @@ class MiniLMEngine:
         self._verify = verify
         self._lock = threading.Lock()
         self._requests: queue.SimpleQueue | None = None  # idle infer requests (REQUESTS_PER_STREAM per stream)
+        self.inference_precision: str | None = None  # known once loaded
+        self.cpu_capabilities: list[str] = []
         # the model's work so far: word pieces it read ([CLS]/[SEP] included) and the padded positions it ran
         self.tokens_processed = 0
         self.padded_tokens_processed = 0
@@ -151,7 +153,11 @@ class MiniLMEngine:
             config = {"NUM_STREAMS": str(self.parallel)}
             if self.precision:
                 config["INFERENCE_PRECISION_HINT"] = self.precision
-            compiled = ov.Core().compile_model(build_model(load_file(str(weights_path))), "CPU", config)
+            core = ov.Core()
+            compiled = core.compile_model(build_model(load_file(str(weights_path))), "CPU", config)
+            # what OpenVINO chose on this CPU (bench/ingest prints it): bf16 or f32, and what the CPU offers
+            self.inference_precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+            self.cpu_capabilities = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
             requests: queue.SimpleQueue = queue.SimpleQueue()
             for _ in range(self.requests):
                 requests.put(compiled.create_infer_request())

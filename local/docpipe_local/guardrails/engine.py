@@ -371,6 +371,11 @@ class GuardrailEngine:
         vectors = np.asarray(self.embed(sentences), dtype=np.float32)
         return [float((vectors @ topic_vectors.T).max()) for topic_vectors in matrix]
 
+    def clear_word_scores(self) -> None:
+        """Forget the gate's word scores (a benchmark measures a cold gate, as it measures a cold cache)."""
+        with self._lock:
+            self._word_scores.clear()
+
     def _could_match(self, sentences: list[str], matrix: list[np.ndarray]) -> list[str]:
         """The sentences with a word whose own topic score reaches the gate (threshold - margin). Words not
         seen before are embedded together, once (outside the lock: pages screened at once share batches)."""

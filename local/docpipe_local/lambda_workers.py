@@ -33,6 +33,7 @@ from docpipe_local.template import REGION
 
 IDLE_SECONDS = 300.0  # how long a warm worker waits for its next invocation (DOCPIPE_LAMBDA_IDLE_SECONDS)
 RSS_POLL_SECONDS = 0.05
+INIT_SECONDS = 10.0  # Lambda's limit on a cold start's init phase, which the function's Timeout does not include
 PYTHON_RUNTIME = "python3.13"  # what AWS_EXECUTION_ENV names; the worker runs this machine's Python
 
 # A worker signs with the offline key pair the endpoint knows, and a session token naming its function (in AWS
@@ -73,6 +74,7 @@ def function_environment(function: Any, endpoint_url: str, overrides: dict[str, 
         "LAMBDA_TASK_ROOT": str(code_dir), "_HANDLER": function.handler,
         "PYTHONPATH": os.pathsep.join([str(code_dir), *layers]),  # /var/task, then /opt/python
         "PATH": os.defpath, "LANG": "en_US.UTF-8", "TZ": ":UTC", "PYTHONUNBUFFERED": "1",
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,  # no ~/.aws in Lambda
         **(overrides or {}),
         "AWS_ENDPOINT_URL": endpoint_url,
     }
@@ -97,6 +99,7 @@ class _Worker:
     results: IO[str]
     last_used: float = field(default_factory=time.monotonic)
     invocations: int = 0
+    peak_kb: int = 0  # its resident set's peak so far (VmHWM): Lambda's "Max Memory Used"
 
     @property
     def pid(self) -> int:
@@ -139,42 +142,48 @@ class WorkerPool:
             raise RuntimeError("Lambda workers need the endpoint they reach AWS through (OfflineRuntime.set_lambda_endpoint)")
         request_id = request_id or str(uuid.uuid4())
         worker, cold = self._acquire(function)
-        started = time.monotonic()
+        if cold:  # the init phase (importing the handler) has a limit of its own, outside the function's Timeout
+            ready = self._await(worker, function, request_id, INIT_SECONDS, cold)
+            if isinstance(ready, Outcome):
+                return ready
         try:
             worker.process.stdin.write(json.dumps({"event": event, "request_id": request_id}) + "\n")
             worker.process.stdin.flush()
         except (BrokenPipeError, OSError):
             return self._lost(worker, request_id, cold)
-        deadline = started + function.timeout_s
-        limit_kb = function.memory_mb * 1024
-        peak_kb = 0
-        while True:
-            ready, _, _ = select.select([worker.results], [], [], RSS_POLL_SECONDS)
-            peak_kb = max(peak_kb, _memory_kb(worker.pid, "VmHWM"))
-            if peak_kb > limit_kb:  # Lambda stops the environment the moment it passes MemorySize
-                worker.kill()
-                self._forget(worker)
-                return Outcome(_error("Runtime.OutOfMemory",
-                                      f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"),
-                               True, worker.pid, cold, peak_kb / 1024)
-            if ready:
-                line = worker.results.readline()
-                if not line:
-                    return self._lost(worker, request_id, cold)
-                answer = json.loads(line)
-                break
-            if time.monotonic() >= deadline:
-                worker.kill()
-                self._forget(worker)
-                return Outcome(_error("Sandbox.Timedout", f"{_now()} {request_id} Task timed out after "
-                                      f"{function.timeout_s:.2f} seconds"), True, worker.pid, cold, peak_kb / 1024)
+        answer = self._await(worker, function, request_id, function.timeout_s, cold)
+        if isinstance(answer, Outcome):
+            return answer
         if answer.get("exit"):  # the worker could not start the handler (an init error): it has exited
             self._forget(worker)
             worker.kill()
         else:
             self._release(worker)
         failed = "error" in answer
-        return Outcome(answer["error"] if failed else answer["result"], failed, worker.pid, cold, peak_kb / 1024)
+        return Outcome(answer["error"] if failed else answer["result"], failed, worker.pid, cold,
+                       worker.peak_kb / 1024)
+
+    def _await(self, worker: _Worker, function: Any, request_id: str, seconds: float, cold: bool) -> dict | Outcome:
+        """The worker's next line, or the Outcome of its end: past `seconds`, above MemorySize, or dead."""
+        deadline = time.monotonic() + seconds
+        limit_kb = function.memory_mb * 1024
+        while True:
+            ready, _, _ = select.select([worker.results], [], [], RSS_POLL_SECONDS)
+            worker.peak_kb = max(worker.peak_kb, _memory_kb(worker.pid, "VmHWM"))
+            if worker.peak_kb > limit_kb:  # Lambda stops the environment the moment it passes MemorySize
+                worker.kill()
+                self._forget(worker)
+                return Outcome(_error("Runtime.OutOfMemory",
+                                      f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"),
+                               True, worker.pid, cold, worker.peak_kb / 1024)
+            if ready:
+                line = worker.results.readline()
+                return json.loads(line) if line else self._lost(worker, request_id, cold)
+            if time.monotonic() >= deadline:
+                worker.kill()
+                self._forget(worker)
+                return Outcome(_error("Sandbox.Timedout", f"{_now()} {request_id} Task timed out after "
+                                      f"{seconds:.2f} seconds"), True, worker.pid, cold, worker.peak_kb / 1024)
 
     def _lost(self, worker: _Worker, request_id: str, cold: bool) -> Outcome:
         """The worker died without answering (a crash, os._exit, a signal)."""
@@ -194,6 +203,7 @@ class WorkerPool:
                 if worker.process.poll() is None:
                     self._busy.add(worker)
                     return worker, False
+                worker.kill()  # it died while idle: close its pipes
         worker = self._start(function)
         with self._lock:
             self._busy.add(worker)
@@ -288,6 +298,8 @@ def _serve(spec: dict) -> int:
     except Exception as exc:  # Lambda reports an init failure on the invocation that found it
         module = function.handler.rsplit(".", 1)[0]
         init_error = _error("Runtime.ImportModuleError", f"Unable to import module '{module}': {exc}")
+    results.write(json.dumps({"ready": True}) + "\n")  # the init phase is over
+    results.flush()
     for line in sys.stdin:
         request = json.loads(line)
         if init_error is not None:

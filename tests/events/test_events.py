@@ -1,14 +1,19 @@
 """events/: every function has events for the cases it handles; each matches the model its handler parses
 and the payload the template's state machines, rules and schedules send; and each one, invoked on a fresh
-offline stack in the state machines' order, has the outcome its case expects."""
+offline stack in the state machines' order, has the outcome its case expects: through the runtime's Lambda
+emulator, and as Lambda Invoke over the HTTP edge (`docpipe serve`) with handlers in worker processes."""
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
+import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel, S3EventNotificationEventBridgeModel
+from botocore.config import Config
 from pydantic import ValidationError
 
 from docpipe.logic.ask import AskRequest
@@ -18,6 +23,7 @@ from docpipe_local.trigger import rules_from_template
 from tests.conftest import ROOT
 from tests.events.catalog import (ENVIRONMENT, EVENTS, FUNCTION_ORDER, PARAMETERS, catalogue, input_model,
                                   put_sources, scheduled_job)
+from tests.events.served import process_mode_runtime
 
 TEMPLATE = Template.load(ROOT, PARAMETERS)
 FUNCTIONS = TEMPLATE.of_type("AWS::Serverless::Function")
@@ -101,11 +107,11 @@ def test_each_event_is_what_its_handler_parses_and_its_source_sends(event):
 # they poll the job that invoking the start event of the same case started (its result's field replaces the
 # recorded one), and are invoked again with their own result until the job is done, as the state machines'
 # poll loops do. (With `sam local invoke`, put the id from the start's output into the event the same way.)
-STARTED_BY = {  # poll function -> (start function, the payload member holding the state, the job's field)
+STARTED_BY = {  # function -> (the function whose result has the job, the payload member holding the state, its field)
     "TextractPollFunction": ("TextractStartFunction", "state", "ocr_job"),
     "SpeakPollFunction": ("SpeakFunction", "state", "speech_job"),
     "BatchPollFunction": ("BatchPlanFunction", "plan", "inference_job"),
-    "BatchAggregateFunction": ("BatchPlanFunction", "plan", "inference_job"),
+    "BatchAggregateFunction": ("BatchPollFunction", "plan", "inference_job"),  # the job as the last poll left it
 }
 
 
@@ -160,19 +166,34 @@ def _expect(event, result: dict) -> None:
         assert result["model_package_arn"]
 
 
-def _invoke(runtime, function: str, event: dict) -> tuple[dict, str | None]:
-    response = runtime.lambda_client.invoke(FunctionName=TEMPLATE.get_att(function, "Arn"),
-                                            Payload=json.dumps(event).encode())
+def _invoke(client, function: str, event: dict) -> tuple[dict, str | None]:
+    response = client.invoke(FunctionName=TEMPLATE.get_att(function, "Arn"), Payload=json.dumps(event).encode())
     payload = json.loads(response["Payload"].read())
     return payload, payload.get("errorType") if response.get("FunctionError") else None
 
 
+@contextmanager
+def _stack(via: str, home) -> Iterator[tuple[OfflineRuntime, object]]:
+    """The runtime and the Lambda client to invoke through: the runtime's own (its Lambda emulator, handlers
+    in this process), or a client of the HTTP edge serving a runtime whose handlers run in worker processes."""
+    if via == "emulator":
+        with OfflineRuntime(home=home, persist=False, parameters=PARAMETERS, environment=ENVIRONMENT) as runtime:
+            yield runtime, runtime.lambda_client
+        return
+    with process_mode_runtime(home, parameters=PARAMETERS, environment=ENVIRONMENT) as (runtime, url):
+        yield runtime, boto3.client("lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
+                                    aws_secret_access_key="test",
+                                    config=Config(retries={"total_max_attempts": 1}, read_timeout=900))
+
+
 @pytest.mark.slow
 @pytest.mark.offline_only("invokes each function directly on a stack of its own, with the catalogue's settings")
-def test_every_event_invoked_in_order_has_its_cases_outcome(home):
+@pytest.mark.parametrize("via", ["emulator", "edge"])
+def test_every_event_invoked_in_order_has_its_cases_outcome(home, via, monkeypatch):
+    monkeypatch.setenv("DOCPIPE_LAMBDA_IDLE_SECONDS", "30")  # edge: a function's worker ends when its stage is over
     results: dict[tuple[str, str], dict] = {}
     problems = []
-    with OfflineRuntime(home=home, persist=False, parameters=PARAMETERS, environment=ENVIRONMENT) as runtime:
+    with _stack(via, home) as (runtime, client):
         put_sources(runtime)
         for event in EVENT_LIST:
             body = event.body
@@ -181,12 +202,12 @@ def test_every_event_invoked_in_order_has_its_cases_outcome(home):
                 started = results.get((start, event.case))
                 if started is not None and started.get(field):
                     body[member][field] = started[field]
-            result, error = _invoke(runtime, event.function, body)
+            result, error = _invoke(client, event.function, body)
             deadline = time.monotonic() + 900  # bounds a hang only
             while error is None and event.function in POLLING and POLLING[event.function](result):
                 assert time.monotonic() < deadline, f"{event.function}/{event.case} still polling"
                 time.sleep(0.5)
-                result, error = _invoke(runtime, event.function, {**body, next(k for k in body if k != "execution_id"): result})
+                result, error = _invoke(client, event.function, {**body, next(k for k in body if k != "execution_id"): result})
             expected = EXPECTED_ERRORS.get((event.function, event.case))
             if error != expected:
                 problems.append(f"{event.function}/{event.case}: {error or 'no error'}, expected {expected or 'no error'}:"

@@ -5,46 +5,23 @@ runtime sees what it did; a client invokes it over the wire with an events/ even
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from docpipe_local.runtime import OfflineRuntime
 from tests.conftest import ROOT
 from tests.events.catalog import put_sources
+from tests.events.served import process_mode_runtime
 
 pytestmark = pytest.mark.offline_only("runs the runtime's own HTTP edge in this process, with Lambda in worker processes")
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """An OfflineRuntime in process mode behind the edge (uvicorn in a thread), on a free port."""
-    import uvicorn
-
-    from docpipe_local.edge.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    with OfflineRuntime(home=tmp_path_factory.mktemp("served-lambdas"), persist=False, lambda_mode="process",
-                        endpoint_url=url) as runtime:
-        server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60  # bounds a hang only
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the edge did not start"
-            time.sleep(0.05)
+    with process_mode_runtime(tmp_path_factory.mktemp("served-lambdas")) as (runtime, url):
         put_sources(runtime)
         yield runtime, url
-        server.should_exit = True
-        thread.join(timeout=30)
-    sock.close()
 
 
 def _event(function: str, case: str) -> dict:

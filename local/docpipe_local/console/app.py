@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from docpipe_local.console import history, safety
 from docpipe_local.console.catalog import PIPELINE, Catalog, Row
 from docpipe_local.console.live import Broker, Watcher
-from docpipe_local.documents import DocumentSession
+from docpipe_local.documents import DocumentSession, Source
 from docpipe_local.runtime import OfflineRuntime
 
 UPLOAD_LIMIT_BYTES = 50 * 1024 * 1024  # per request; Textract's asynchronous API takes up to 500 MB
@@ -76,7 +76,7 @@ class Console:
                 folder = Path(tempfile.mkdtemp(dir=self.uploads))
                 path = folder / safety.safe_name(raw_name)
                 path.write_bytes(data)
-                self.session.submit(path)
+                self.session.submit(Source(path, path.name))
                 names.append(path.name)
         self.watcher.ring()
         return names

@@ -89,13 +89,15 @@ class Catalog:
         return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
 
     # --- building rows ---------------------------------------------------------------------------------
-    def refresh(self) -> list[Row]:
-        """Read what changed; returns the rows that differ from the last refresh (new ones included)."""
+    def refresh(self) -> tuple[list[Row], list[str]]:
+        """Read what changed: the rows that differ from the last refresh (new ones included), and the ids of rows
+        gone (an execution's row once Validate claimed its document's row)."""
         with self._lock:
             rows = self._build()
             changed = [row for row_id, row in rows.items() if self.rows.get(row_id) != row]
+            gone = [row_id for row_id in self.rows if row_id not in rows]
             self.rows = rows
-            return changed
+            return changed, gone
 
     def _build(self) -> dict[str, Row]:
         rt = self.runtime

@@ -9,18 +9,9 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from docpipe_local.cost.ledger import SERVICE_OF_LINE, TOKEN_LINES
 from docpipe_local.runtime import OfflineRuntime
 
-# the manifest's usage lines, grouped as the AWS bill groups them
-SERVICE_OF = {
-    "textract_pages": "Textract", "s3_get": "S3", "s3_put": "S3", "dynamodb_reads": "DynamoDB",
-    "dynamodb_writes": "DynamoDB", "embedding_input_tokens": "Bedrock", "generation_input_tokens": "Bedrock",
-    "generation_output_tokens": "Bedrock", "batch_inference_input_tokens": "Bedrock",
-    "batch_inference_output_tokens": "Bedrock", "guardrail_text_units": "Bedrock Guardrails",
-    "vectors_put_bytes": "S3 Vectors", "vector_queries": "S3 Vectors", "characters_translated": "Translate",
-    "characters_synthesized": "Polly", "lambda_requests": "Lambda", "lambda_gb_seconds": "Lambda",
-    "lambda_request": "Lambda", "state_transitions": "Step Functions", "stepfunctions_standard_transition": "Step Functions",
-}
 PAGE_IMAGE_DPI = 110
 PAGE_IMAGE_MAX_PAGES = 200  # a page image is drawn on request; beyond this the text stands alone
 
@@ -42,13 +33,8 @@ def cost_lines(manifest: dict) -> list[CostLine]:
 
 
 def _service(item: str) -> str:
-    if item in SERVICE_OF:
-        return SERVICE_OF[item]
-    for prefix, service in (("lambda", "Lambda"), ("bedrock", "Bedrock"), ("generation", "Bedrock"),
-                            ("states", "Step Functions"), ("stepfunctions", "Step Functions")):
-        if item.startswith(prefix):
-            return service
-    return item
+    """The AWS service a manifest's cost line is billed under, as `docpipe cost` groups them."""
+    return SERVICE_OF_LINE.get(item) or ("Bedrock tokens" if item in TOKEN_LINES else item)
 
 
 def cost_by_service(lines: list[CostLine]) -> list[tuple[str, float, float]]:

@@ -15,6 +15,8 @@ _FAILED_DETAILS = ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails",
                    "taskTimedOutEventDetails", "lambdaFunctionTimedOutEventDetails", "mapRunFailedEventDetails",
                    "taskSubmitFailedEventDetails", "lambdaFunctionScheduleFailedEventDetails")
 
+_RETRY_EVENTS = ("TaskScheduled", "TaskStarted", "LambdaFunctionScheduled", "LambdaFunctionStarted")
+
 
 @dataclass
 class StateRun:
@@ -70,14 +72,14 @@ def read(events: list[dict]) -> dict[str, StateRun]:
         chain, found = [], None
         current = event
         while current is not None:
-            if current["id"] in iteration_of:
-                found = iteration_of[current["id"]]
-                break
-            chain.append(current["id"])
             details = current.get("mapIterationStartedEventDetails")
             if details is not None and current is not event:
                 found = f"{details['name']}.{details['index']}"
                 break
+            if current["id"] in iteration_of:
+                found = iteration_of[current["id"]]
+                break
+            chain.append(current["id"])
             if current["type"] in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
                 found = None  # the iteration ended: what follows it is back at the Map's level
                 break
@@ -96,6 +98,9 @@ def read(events: list[dict]) -> dict[str, StateRun]:
         entered = event.get("stateEnteredEventDetails")
         exited = event.get("stateExitedEventDetails")
         if entered:
+            previous = open_by_scope.get(scope)
+            if previous is not None and previous.status == "failed":
+                previous.status = "caught"  # the execution went on: a Catch took the error to this state
             key = f"{scope}.{entered['name']}" if scope else entered["name"]
             run = runs.setdefault(key, StateRun(key, entered["name"]))
             run.status, run.input, run.entered, run.exited = "running", _json(entered.get("input")), _time(event["timestamp"]), None
@@ -108,8 +113,14 @@ def read(events: list[dict]) -> dict[str, StateRun]:
             run = runs.get(key)
             if run is not None:
                 run.output, run.exited = _json(exited.get("output")), _time(event["timestamp"])
-                run.status = "caught" if run.error else "succeeded"
+                # a failure still standing when the state exits was caught (moto records the exit, AWS goes
+                # straight to the Catch's state); after a retry that worked, the last error stays on the run
+                run.status = "caught" if run.status == "failed" else "succeeded"
                 run.events.append(event["id"])
+        elif event["type"] in _RETRY_EVENTS:
+            run = open_by_scope.get(scope)
+            if run is not None and run.status == "failed":
+                run.status = "running"  # the Retry tries again
         else:
             for name in _FAILED_DETAILS:
                 details = event.get(name)
@@ -118,16 +129,12 @@ def read(events: list[dict]) -> dict[str, StateRun]:
                     if run is not None and run.status == "running":
                         run.error, run.cause = details.get("error"), details.get("cause")
                         run.events.append(event["id"])
-                        if event["type"] == "ExecutionFailed" or run.exited is None:
-                            run.status = "failed"
+                        run.status = "failed"
                     break
     if events and events[-1]["type"] in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
         for run in runs.values():  # what was still running when the execution stopped, failed with it
             if run.status == "running":
                 run.status = "failed"
-    for run in runs.values():  # a failed task whose Catch moved on was caught, not the end of the execution
-        if run.status == "failed" and run.exited is not None:
-            run.status = "caught"
     return runs
 
 

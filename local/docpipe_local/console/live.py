@@ -1,9 +1,9 @@
 """From the runtime to open pages: a watcher thread that reads what changed when an execution records an event,
 and a broker that hands each page's server-sent-event stream its messages on the server's event loop.
 
-The watcher wakes on moto's history events (:mod:`.changes`), waits a few milliseconds so that a burst of
-events is read once, and reads only while a page is open; every second it also looks for changes that record
-no history event (a delete, an outcome written by an earlier process). A finished document commits the offline
+The watcher wakes on moto's history events (:mod:`.changes`) while a page is open, waits a few milliseconds
+so that a burst of events is read once, and reads what changed; every second it also looks for changes that
+record no history event (a delete), whether a page is open or not. A finished document commits the offline
 state, as `docpipe run` does after each one.
 """
 
@@ -29,6 +29,7 @@ class Subscriber:
     queue: asyncio.Queue
     execution: str | None = None  # a document page follows one execution's states
     seen_events: int = field(default=-1)
+    fresh: bool = True  # connected after its page was drawn: gets every row once (what changed in between)
 
 
 class Broker:
@@ -100,13 +101,18 @@ class Watcher:
         self._bell.set()
 
     def _run(self) -> None:
+        last = 0.0
         while not self._stop.is_set():
             rang = self._bell.wait(IDLE_SECONDS)
             if self._stop.is_set():
                 return
+            if rang and not self.broker.watched and time.monotonic() - last < IDLE_SECONDS:
+                self._bell.clear()  # nobody is looking: the once-a-second read will do
+                continue
             if rang:
                 time.sleep(COALESCE_SECONDS)
             self._bell.clear()
+            last = time.monotonic()
             try:
                 self.tick()
             except Exception as err:  # a read that failed mid-change is read again on the next tick
@@ -114,16 +120,19 @@ class Watcher:
 
     def tick(self) -> None:
         subscribers = self.broker.watched
-        changed = self.catalog.refresh()
+        changed, gone = self.catalog.refresh()
         running = {row.id for row in self.catalog.rows.values() if row.status == "RUNNING"}
         if self.running - running:
             self.on_finished()  # commit the offline state after each finished document
         self.running = running
         for subscriber in subscribers:
             if subscriber.execution is None:
-                for row in changed:
+                for row in (list(self.catalog.rows.values()) if subscriber.fresh else changed):
                     self.broker.send(subscriber, "row", {"id": row.id, "status": row.status,
                                                          "html": self.render_row(row)})
+                for row_id in gone:
+                    self.broker.send(subscriber, "row", {"id": row_id, "gone": True})
+                subscriber.fresh = False
             else:
                 events, states = self.states_of(subscriber.execution)
                 if len(events) != subscriber.seen_events:

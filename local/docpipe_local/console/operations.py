@@ -108,6 +108,18 @@ def ask(console, question: str, doc_id: str | None) -> tuple[dict | None, str | 
         return None, str(err).split(": ", 2)[-1]
 
 
+# --- cost -------------------------------------------------------------------------------------------------
+def cost(console) -> dict:
+    """`docpipe cost`'s report over this data directory, with each figure's share of the largest for its bar."""
+    from docpipe_local.cost import S3ManifestSource, cost_report
+
+    report = cost_report(S3ManifestSource(console.runtime.s3, console.runtime.bucket))
+    for name in ("by_service", "by_stage"):
+        top = max(report[name].values(), default=0.0) or 1.0
+        report[name] = [(key, usd, usd / top) for key, usd in sorted(report[name].items(), key=lambda kv: -kv[1])]
+    return report
+
+
 # --- batch, fine-tuning, endpoints ------------------------------------------------------------------------
 def batch_jobs(console) -> list[dict]:
     """Every batch execution this process knows, with per-record progress from the batch table."""
@@ -194,6 +206,10 @@ def endpoints(console, action: str) -> dict:
     else:
         return {"action": "error", "problem": f"unknown action {action}"}
     try:
-        return console.runtime.invoke("EndpointReaperFunction", event)
+        report = console.runtime.invoke("EndpointReaperFunction", event)
+        if event["action"] != "status":  # what was done, above the endpoints as they are now
+            now = console.runtime.invoke("EndpointReaperFunction", {"action": "status"})
+            report.update(endpoints=now["endpoints"], deleted=now["deleted"], idle_minutes=now["idle_minutes"])
+        return report
     except RuntimeError as err:
         return {"action": "error", "problem": str(err).split(": ", 2)[-1]}

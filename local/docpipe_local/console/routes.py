@@ -74,8 +74,7 @@ def build(console) -> list[Route]:
         if execution and not execution.startswith(f"arn:aws:states:"):
             raise HTTPException(400, "not an execution")
         subscriber = console.broker.subscribe(execution)
-        if execution:
-            console.watcher.ring()  # the page gets its states now, not at the next change
+        console.watcher.ring()  # the page gets its rows or states now, not at the next change
 
         async def stream():
             try:
@@ -109,8 +108,10 @@ def build(console) -> list[Route]:
         if name not in outputs:  # only what the manifest published: no other key, no path
             raise HTTPException(404, "no such output")
         data = await run_in_threadpool(rt.read, outputs[name])
-        return Response(data, media_type=_media_type(name),
-                        headers={"Content-Disposition": f'inline; filename="{name}"',
+        media_type = _media_type(name)  # anything else (a quarantined original) is a download, never rendered
+        disposition = "attachment" if media_type == "application/octet-stream" else "inline"
+        return Response(data, media_type=media_type,
+                        headers={"Content-Disposition": f'{disposition}; filename="{name}"',
                                  "X-Content-Type-Options": "nosniff",
                                  "Content-Security-Policy": "default-src 'none'; sandbox"})
 
@@ -132,6 +133,11 @@ def build(console) -> list[Route]:
                                                   form.get("doc") or None)
         names = {row.id: row.name for row in console.catalog.rows.values()}
         return console.render("_answer.html", answer=answer, problem=problem, names=names)
+
+    # --- cost -------------------------------------------------------------------------------------------
+    async def cost(request: Request) -> HTMLResponse:
+        report = await run_in_threadpool(operations.cost, console)
+        return console.render("cost.html", report=report, page="cost")
 
     # --- batch, fine-tuning, endpoints ------------------------------------------------------------------
     async def batch(request: Request) -> HTMLResponse:
@@ -161,7 +167,7 @@ def build(console) -> list[Route]:
         Route("/documents/{doc_id}/outputs/{name}", output),
         Route("/documents/{doc_id}/pages/{page:int}.png", page_image),
         Route("/ask", ask_page), Route("/ask", ask, methods=["POST"]),
-        Route("/batch", batch), Route("/finetune", finetune), Route("/endpoints", endpoints),
+        Route("/cost", cost), Route("/batch", batch), Route("/finetune", finetune), Route("/endpoints", endpoints),
         Route("/endpoints/{action:str}", endpoint_action, methods=["POST"]),
     ]
 

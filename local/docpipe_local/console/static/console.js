@@ -8,6 +8,7 @@ function liveRows(tbody) {
   const source = new EventSource(tbody.dataset.live);
   source.addEventListener("row", (message) => {
     const row = JSON.parse(message.data);
+    if (row.gone) { document.getElementById("row-" + row.id)?.remove(); return; }
     const template = document.createElement("template");
     template.innerHTML = row.html.trim();
     const fresh = template.content.firstElementChild;
@@ -16,7 +17,6 @@ function liveRows(tbody) {
     if (old) old.replaceWith(fresh); else tbody.prepend(fresh);
     htmx.process(fresh);
     document.getElementById("empty")?.remove();
-    window.lastRowEvent = {id: row.id, status: row.status, at: Date.now()};
   });
 }
 
@@ -45,7 +45,6 @@ function liveFlow(flow) {
   source.addEventListener("states", (message) => {
     const update = JSON.parse(message.data);
     colour(flow, update.states);
-    window.lastStatesEvent = {recorded_at: update.recorded_at, at: Date.now(), states: update.states};
     if (update.done) { source.close(); }
   });
 }

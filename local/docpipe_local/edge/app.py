@@ -22,7 +22,8 @@ from docpipe_local.template import REGION
 
 from . import auth
 from .bridge import Bridge
-from .protocol import EdgeError, Malformed, NotServed, SERVED, UnknownOperation, Wire, plain_error, request_from_scope
+from .protocol import (SERVED, EdgeError, Malformed, NotServed, UnknownOperation, Wire, plain_error,
+                       request_from_scope)
 
 log = logging.getLogger("docpipe.edge")
 
@@ -57,7 +58,7 @@ def create_app(runtime: Any, *, max_body: int | None = None) -> Starlette:
     async def _aws(request: HttpRequest, request_id: str) -> Response:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            return _too_large(request, request_id, int(declared), limit)
+            return _too_large(request_id, int(declared), limit)
         body, size = bytearray(), 0
         async for chunk in request.stream():
             size += len(chunk)
@@ -66,16 +67,18 @@ def create_app(runtime: Any, *, max_body: int | None = None) -> Starlette:
             if size <= limit:
                 body += chunk
         if size > limit:  # the rest was read and dropped (up to a bound), so the client can read the answer
-            return _too_large(request, request_id, size, limit)
+            return _too_large(request_id, size, limit)
         wire_request = request_from_scope(request.method, request.url.path, request.scope.get("query_string", b""),
                                           request.headers.items(), bytes(body), request.scope.get("raw_path"))
         try:
             wire = Wire.recognise(wire_request)
-        except (NotServed, Malformed) as err:
+        except NotServed as err:
             message = (f"docpipe serve does not answer the service {err}; it serves "
                        f"{', '.join(SERVED)}" if str(err) else
                        "The request names no AWS service (no SigV4 credential scope, X-Amz-Target or known path)")
             return _starlette(plain_error(EdgeError("InternalFailure", message, 501), request_id))
+        except Malformed as err:  # a service that speaks several protocols, and a request in none of them
+            return _starlette(plain_error(EdgeError("SerializationException", _plain(err), 400), request_id))
         return await _answer(wire, wire_request, request, bytes(body), request_id)
 
     async def _answer(wire: Wire, wire_request, request: HttpRequest, body: bytes, request_id: str) -> Response:
@@ -83,7 +86,7 @@ def create_app(runtime: Any, *, max_body: int | None = None) -> Starlette:
         operation = None
         try:
             url = _url(request)
-            scope = auth.verify(request.method, url, wire_request.headers, body, family)
+            scope = auth.verify(request.method, url, request.headers, body, family)
             try:
                 operation, params = wire.parse(wire_request)
             except UnknownOperation as err:
@@ -119,14 +122,15 @@ def _url(request: HttpRequest) -> str:
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string", b"")
     host = request.headers.get("host", "localhost")
-    return f"{request.url.scheme}://{host}{raw_path.decode('latin-1')}" + (f"?{query.decode('latin-1')}" if query else "")
+    url = f"{request.url.scheme}://{host}{raw_path.decode('latin-1')}"
+    return f"{url}?{query.decode('latin-1')}" if query else url
 
 
 def _plain(err: Exception) -> str:
     return str(err).strip().rstrip(".")
 
 
-def _too_large(request: HttpRequest, request_id: str, size: int, limit: int) -> Response:
+def _too_large(request_id: str, size: int, limit: int) -> Response:
     message = f"The request body is over {limit} bytes ({size} read), the most this endpoint accepts ({MAX_BODY_ENV})."
     error = EdgeError("RequestEntityTooLarge", message, 413)
     # the rest of the body is not read: the connection closes after the answer

@@ -2,8 +2,9 @@
 key known, and the signature must match the one computed here from the same canonical request.
 
 Three key pairs are known: `test`/`test` (what LocalStack's docs and awslocal use), `accesskey`/`secretkey`
-(localstack-client's Session defaults) and `offline`/`offline` (what the offline runtime gives its handlers). The canonical request is botocore's own code (`SigV4Auth`, or
-`S3SigV4Auth`, which does not re-encode the path), fed the headers the client says it signed.
+(localstack-client's Session defaults) and `offline`/`offline` (what the offline runtime gives its handlers).
+The canonical request is botocore's own code (`SigV4Auth`, or `S3SigV4Auth`, which does not re-encode the
+path), fed the headers the client says it signed.
 """
 
 from __future__ import annotations
@@ -111,16 +112,12 @@ def _verify_presigned(url: str, family: str) -> Scope:
 class _Recompute(SigV4Auth):
     """botocore's SigV4 canonical request over exactly the headers the client signed."""
 
-    def __init__(self, scope: Scope, secret: str, signed: list[str], payload_hash: str):
+    def __init__(self, scope: Scope, secret: str, payload_hash: str):
         super().__init__(Credentials(scope.access_key, secret), scope.service, scope.region)
-        self._signed, self._payload_hash = signed, payload_hash
+        self._payload_hash = payload_hash
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-        headers = HTTPHeaders()
-        for name in self._signed:
-            for value in request.headers.get_all(name) if hasattr(request.headers, "get_all") else []:
-                headers.add_header(name, value)
-        return headers
+        return request.headers  # only the signed ones were put there
 
     def payload(self, request: AWSRequest) -> str:
         return self._payload_hash
@@ -132,13 +129,15 @@ class _RecomputeS3(_Recompute):
 
 def _signature(method: str, url: str, headers, body: bytes, signed: list[str], scope: Scope, secret: str,
                amz_date: str) -> str:
-    wire_headers = HTTPHeaders()
-    for name, value in headers.items():
-        wire_headers.add_header(name.lower(), value)
+    wanted = set(signed)
+    signed_headers = HTTPHeaders()
+    for name, value in headers.items():  # every occurrence, in order, as the client signed them
+        if name.lower() in wanted:
+            signed_headers.add_header(name.lower(), value)
     payload_hash = headers.get("X-Amz-Content-SHA256") or hashlib.sha256(body).hexdigest()
-    request = AWSRequest(method=method, url=url, headers=wire_headers, data=body)
-    request.headers = wire_headers  # AWSRequest copies into its own case-insensitive dict; keep repeats
+    request = AWSRequest(method=method, url=url, data=body)
+    request.headers = signed_headers  # AWSRequest would copy into a dict of its own, losing repeats
     request.context["timestamp"] = amz_date
-    signer = (_RecomputeS3 if scope.service == "s3" else _Recompute)(scope, secret, signed, payload_hash)
+    signer = (_RecomputeS3 if scope.service == "s3" else _Recompute)(scope, secret, payload_hash)
     canonical = signer.canonical_request(request)
     return signer.signature(signer.string_to_sign(request, canonical), request)

@@ -11,6 +11,7 @@ router's catch-all rules.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable
@@ -28,9 +29,6 @@ from localstack.http import Request, Response
 SERVED = ("s3", "dynamodb", "stepfunctions", "events", "sqs", "lambda", "scheduler", "textract",
           "bedrock-runtime", "bedrock", "translate", "polly", "s3vectors", "sagemaker", "sagemaker-runtime",
           "application-autoscaling", "cloudwatch", "sts")
-
-__all__ = ["Request", "Response", "Wire", "EdgeError", "NotServed", "UnknownOperation", "Malformed"]
-
 
 class NotServed(Exception):
     """The request is for a service docpipe does not serve (or none could be recognised)."""
@@ -106,7 +104,7 @@ class Wire:
     def respond(self, operation: OperationModel, result: dict[str, Any], request: Request,
                 request_id: str) -> Response:
         serializer = create_serializer(self.service, self.protocol)
-        return serializer.serialize_to_response(result, operation, request.headers, request_id)
+        return serializer.serialize_to_response(result, operation, _negotiation(request), request_id)
 
     def error(self, err: EdgeError, request: Request, request_id: str,
               operation: OperationModel | None = None) -> Response:
@@ -116,17 +114,24 @@ class Wire:
             setattr(exception, key, value)
         operation = operation or self.service.operation_model(self.service.operation_names[0])
         serializer = create_serializer(self.service, self.protocol)
-        return serializer.serialize_error_to_response(exception, operation, request.headers, request_id)
+        return serializer.serialize_error_to_response(exception, operation, _negotiation(request), request_id)
 
 
 def plain_error(err: EdgeError, request_id: str) -> Response:
     """An error for a request whose service is unknown: JSON, as AWS's JSON front ends answer."""
-    import json
-
     body = json.dumps({"__type": err.code, "message": err.message})
     return Response(body, status=err.status, headers={"Content-Type": "application/x-amz-json-1.1",
                                                       "x-amzn-RequestId": request_id,
                                                       "x-amzn-ErrorType": err.code})
+
+
+_NEGOTIATING = ("Accept", "Content-Type", "x-amzn-query-mode")
+
+
+def _negotiation(request: Request) -> dict[str, str]:
+    """The request headers the serializers read (a plain dict: werkzeug's Headers raise, slowly, on a miss)."""
+    headers = request.headers
+    return {name: headers[name] for name in _NEGOTIATING if name in headers}
 
 
 def _named_operation(request: Request, protocol: str) -> str | None:
@@ -145,10 +150,6 @@ def _present(params: Any) -> Any:
     if isinstance(params, list):
         return [_present(value) for value in params]
     return params
-
-
-def is_event_stream_output(operation: OperationModel) -> bool:
-    return operation.has_event_stream_output
 
 
 def request_from_scope(method: str, path: str, query: bytes, headers: Iterable[tuple[str, str]], body: bytes,

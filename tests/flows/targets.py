@@ -1,5 +1,6 @@
 """Where flow tests run the pipeline: offline (always), or a deployed stack when one is configured.
 
+    DOCPIPE_TEST_TARGET=edge pytest tests/flows                  # over HTTP, `docpipe serve` in another process
     DOCPIPE_TEST_STACK=docpipe-dev pytest tests/flows           # a stack deployed with `sam deploy`
     DOCPIPE_TEST_STACK=docpipe-dev DOCPIPE_TEST_TARGET=localstack pytest tests/flows
 """
@@ -11,6 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus
 
 from docpipe_local.runtime import OfflineRuntime
 
@@ -48,6 +50,12 @@ class OfflineTarget:
         self.runtime = runtime
         self.sfn, self.s3 = runtime.sfn, runtime.s3
         self.bucket, self.inbox = runtime.bucket, runtime.inbox_prefix
+        self.environment = runtime.environment  # the functions' environment (guardrail id, bucket...)
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(service, region_name="us-east-1")
 
     def start(self, data: bytes, name: str, metadata: dict[str, str] | None = None) -> list[str]:
         return self.runtime.upload(data, self.inbox + name, metadata)
@@ -82,19 +90,23 @@ class DeployedTarget(OfflineTarget):
         self.bucket, self.inbox = outputs["DocumentsBucketName"], outputs["InboxPrefix"]
         self.machine = outputs["DocumentPipelineArn"]
 
+    poll_seconds = 2.0
+
     def start(self, data: bytes, name: str, metadata: dict[str, str] | None = None) -> list[str]:
         key = self.inbox + name
         since = time.time()
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata or {})
-        for _ in range(120):  # the EventBridge rule starts the execution; find it by its input's key
+        version = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata or {}).get("VersionId")
+        seen: set[str] = set()
+        for _ in range(int(120 / self.poll_seconds)):  # the EventBridge rule starts it; found by the event's object
             for execution in self.sfn.list_executions(stateMachineArn=self.machine, maxResults=50)["executions"]:
-                if execution["startDate"].timestamp() < since - 5:
+                arn = execution["executionArn"]
+                if execution["startDate"].timestamp() < since - 5 or arn in seen:
                     continue
-                event = json.loads(self.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
-                from urllib.parse import unquote_plus
-                if unquote_plus(event["detail"]["object"]["key"]) == key:
-                    return [execution["executionArn"]]
-            time.sleep(1)
+                seen.add(arn)
+                obj = json.loads(self.sfn.describe_execution(executionArn=arn)["input"])["detail"]["object"]
+                if unquote_plus(obj["key"]) == key and obj.get("version-id") == version:
+                    return [arn]
+            time.sleep(self.poll_seconds)
         raise TimeoutError(f"no execution started for {key}")
 
     def finish(self, arns: list[str], timeout: float = 600) -> list[FlowResult]:
@@ -104,13 +116,41 @@ class DeployedTarget(OfflineTarget):
             while (described := self.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
                 if time.time() > deadline:
                     raise TimeoutError(arn)
-                time.sleep(2)
+                time.sleep(self.poll_seconds)
             output = json.loads(described["output"]) if described.get("output") else None
             results.append(FlowResult(arn, described["status"], output, self))
         return results
 
     def read(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
+class EdgeTarget(DeployedTarget):
+    """The offline runtime over HTTP: `docpipe serve` in another process, reached only through its endpoint,
+    as any AWS client would (uploads start the pipeline through the edge's S3 event)."""
+
+    name = "edge"
+    poll_seconds = 0.2
+
+    def __init__(self, served):
+        import boto3
+        from botocore.config import Config
+
+        from docpipe_local.lambda_router import environment_of, functions_from_template
+        from docpipe_local.paths import repo_root
+        from docpipe_local.template import Template
+
+        self.served = served
+        self._session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+        self._config = Config(retries={"total_max_attempts": 3}, read_timeout=900)
+        self.sfn, self.s3 = self.client("stepfunctions"), self.client("s3")
+        template = Template.load(repo_root())
+        self.environment = environment_of(functions_from_template(template))
+        self.bucket, self.inbox = self.environment["DOCPIPE_DOCUMENTS_BUCKET"], self.environment["DOCPIPE_INBOX_PREFIX"]
+        self.machine = template.get_att("DocumentPipeline", "Arn")
+
+    def client(self, service: str):
+        return self._session.client(service, endpoint_url=self.served.url, config=self._config)
 
 
 def deployed_target_or_reason() -> tuple[DeployedTarget | None, str]:

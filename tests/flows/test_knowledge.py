@@ -7,7 +7,8 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLES, pdf_of
 
-pytestmark = pytest.mark.offline_only(
+# most of these look inside the offline runtime; test_a_document_is_indexed_as_a_client_sees_it takes the target
+offline_only = pytest.mark.offline_only(
     "indexes through the offline runtime and asks its in-process Ask function, reading the emulated S3 Vectors "
     "index (deployed, Ask answers on an IAM-signed function URL these tests do not call)")
 
@@ -37,6 +38,36 @@ def _vector_keys(offline, doc_id: str) -> list[str]:
             return keys
 
 
+def test_a_document_is_indexed_as_a_client_sees_it(target):
+    """Through the target's own clients only: the manifest's counts, one vector per chunk listed by S3 Vectors,
+    and a chunk's own embedding (from Bedrock) finding that chunk first."""
+    if target.name == "deployed":
+        pytest.skip("the deployed target does not know the stack's vector bucket (not among its outputs)")
+    data = (SAMPLES / "faq.md").read_bytes() + b"\n\nThis copy was indexed for the client's view of the index.\n"
+    result = target.process(data, "faq-client-view.md")
+    assert result.result["status"] == "SUCCEEDED"
+    doc_id = result.result["doc_id"]
+    index = next(s for s in result.manifest()["stages"] if s["name"] == "index")
+    chunks = [json.loads(line) for line in target.read(f"work/{doc_id}/chunks.jsonl").splitlines()]
+    env, s3vectors = target.environment, target.client("s3vectors")
+    where = {"vectorBucketName": env["DOCPIPE_VECTOR_BUCKET"], "indexName": env["DOCPIPE_VECTOR_INDEX"]}
+    keys, token = [], None
+    while True:
+        page = s3vectors.list_vectors(**where, **({"nextToken": token} if token else {}))
+        keys += [v["key"] for v in page["vectors"] if v["key"].startswith(doc_id + "#")]
+        if not (token := page.get("nextToken")):
+            break
+    assert len(keys) == len(chunks) == index["detail"]["vectors"] > 1
+    body = json.dumps({"inputText": chunks[1]["text"], "dimensions": int(env["DOCPIPE_EMBEDDING_DIMENSIONS"]),
+                       "normalize": True})
+    embedding = json.loads(target.client("bedrock-runtime").invoke_model(
+        modelId=env["DOCPIPE_EMBEDDING_MODEL_ID"], body=body)["body"].read())["embedding"]
+    nearest = s3vectors.query_vectors(**where, queryVector={"float32": embedding}, topK=1, returnMetadata=True)
+    assert nearest["vectors"][0]["key"] == f"{doc_id}#{1:05d}"
+    assert nearest["vectors"][0]["metadata"]["text"] == chunks[1]["text"]
+
+
+@offline_only
 def test_every_chunk_is_embedded_and_indexed_with_citation_metadata(offline, indexed):
     result = indexed["bridge_report.pdf"]
     manifest = result.manifest()
@@ -51,6 +82,7 @@ def test_every_chunk_is_embedded_and_indexed_with_citation_metadata(offline, ind
         assert text[chunk["char_start"]:chunk["char_end"]] == chunk["text"]
 
 
+@offline_only
 def test_a_second_run_of_the_same_content_makes_no_embedding_call(offline, indexed):
     hub = offline.runtime.hub
     before = hub.count("bedrock-runtime", "InvokeModel")
@@ -66,12 +98,16 @@ def test_a_second_run_of_the_same_content_makes_no_embedding_call(offline, index
 QUESTIONS = ROOT / "tests/data/questions.jsonl"  # the set the grounding was tuned on
 HELDOUT_QUESTIONS = ROOT / "tests/data/questions_heldout.jsonl"  # written after, over documents of their own
 HELDOUT_DOCS = ROOT / "tests/data/heldout_docs"
+# written and committed before the grounding's re-tuning was measured on it, over documents of their own
+HELDOUT_2_QUESTIONS = ROOT / "tests/data/questions_heldout_2.jsonl"
+HELDOUT_2_DOCS = ROOT / "tests/data/heldout_docs_2"
+HELDOUT_SETS = {"held-out": (HELDOUT_QUESTIONS, HELDOUT_DOCS), "held-out 2": (HELDOUT_2_QUESTIONS, HELDOUT_2_DOCS)}
 
 
 TARGET = 0.8  # of questions with the answer in the 3 nearest passages, and of answers giving it
-# the held-out answers measured 6 of 10, below the target (README, "Knowledge"): held there, so that a
-# regression still fails
-HELDOUT_ANSWERS_FLOOR = 0.6
+# the held-out answers, where they measured below the target (README, "Knowledge"): held at what was measured,
+# so that a regression still fails
+HELDOUT_ANSWERS_FLOOR = {"held-out": 0.6, "held-out 2": TARGET}
 
 
 def _questions(path) -> list[dict]:
@@ -118,6 +154,7 @@ def test_answers_give_the_expected_figure_on_the_shipped_question_set(offline, i
     assert len(_answered(offline, questions)) >= TARGET * len(questions)
 
 
+@offline_only
 def test_ask_cites_text_that_contains_the_answer(offline, indexed):
     answer = offline.runtime.invoke("AskFunction", {"question": "What will replacing the four bearings at Pier 2 cost?"})
     assert answer["found"] and answer["answer"]
@@ -133,6 +170,7 @@ def test_ask_cites_text_that_contains_the_answer(offline, indexed):
         assert citation["page"] == on_page, citation  # the quote's page, not its chunk's first
 
 
+@offline_only
 def test_a_citation_names_the_page_its_quote_is_on(offline, indexed):
     # one chunk holds both pages: the quote from its second page names page 2, not the chunk's first
     pages = ["Maintenance of the Old Mill footbridge. The deck boards were replaced and the handrails painted.",
@@ -144,6 +182,7 @@ def test_a_citation_names_the_page_its_quote_is_on(offline, indexed):
     assert "1987" in citation["quote"] and citation["page"] == 2, citation
 
 
+@offline_only
 def test_ask_within_one_document_and_saying_so_when_nothing_is_relevant(offline, indexed):
     converse_calls = offline.runtime.hub.count("bedrock-runtime", "Converse")
     nothing = offline.runtime.invoke("AskFunction", {"question": "What is the best recipe for chocolate cake?"})
@@ -154,6 +193,22 @@ def test_ask_within_one_document_and_saying_so_when_nothing_is_relevant(offline,
     assert scoped["citations"] and {c["doc_id"] for c in scoped["citations"]} == {doc_id}
 
 
+@offline_only
+def test_ask_says_nothing_relevant_when_no_passage_is_about_the_questions_subject(offline, indexed):
+    # inspection reports sit close to the question in embedding space, but none is about a beta reservoir dam
+    from docpipe.logic.ask import NOT_FOUND
+
+    converse_calls = offline.runtime.hub.count("bedrock-runtime", "Converse")
+    for question in ("Who will inspect the beta reservoir dam?", "When will the Ostend water tower be repainted?"):
+        answer = offline.runtime.invoke("AskFunction", {"question": question})
+        assert answer["found"] is False and answer["citations"] == [], answer
+        assert answer["answer"] == NOT_FOUND
+    assert offline.runtime.hub.count("bedrock-runtime", "Converse") == converse_calls  # no model call
+    control = offline.runtime.invoke("AskFunction", {"question": "When is the next inspection of the Harbor Bridge due?"})
+    assert control["found"] is True and "September 2027" in control["answer"], control
+
+
+@offline_only
 def test_ask_names_a_document_that_is_not_indexed(offline, indexed):
     from docpipe.logic.ask import DOCUMENT_NOT_INDEXED
 
@@ -163,12 +218,14 @@ def test_ask_names_a_document_that_is_not_indexed(offline, indexed):
     assert offline.runtime.hub.count("bedrock-runtime", "Converse") == converse_calls
 
 
+@offline_only
 def test_ask_through_its_function_url_rejects_bad_requests(offline, indexed):
     event = {"requestContext": {"http": {"method": "POST"}}, "body": json.dumps({"question": ""})}
     response = offline.runtime.invoke("AskFunction", event)
     assert response["statusCode"] == 400 and "question" in response["body"]
 
 
+@offline_only
 def test_deleting_a_document_removes_its_vectors(offline, indexed):
     result = offline.process((SAMPLES / "press_release.html").read_bytes(), "to-delete.html")
     doc_id = result.result["doc_id"]
@@ -183,34 +240,39 @@ def test_deleting_a_document_removes_its_vectors(offline, indexed):
 
 @pytest.fixture(scope="module")
 def heldout_indexed(offline, indexed):
-    """The held-out documents, indexed next to the samples (which stay in the index as distractors)."""
-    names = sorted(path.name for path in HELDOUT_DOCS.iterdir())
-    arns = {name: offline.start((HELDOUT_DOCS / name).read_bytes(), name)[0] for name in names}
+    """Both sets' held-out documents, indexed next to the samples (all stay in the index as distractors)."""
+    paths = sorted(path for _, docs in HELDOUT_SETS.values() for path in docs.iterdir())
+    arns = {path.name: offline.start(path.read_bytes(), path.name)[0] for path in paths}
     results = dict(zip(arns, offline.finish(list(arns.values()))))
     assert all(r.result["status"] == "SUCCEEDED" for r in results.values())
     return results
 
 
 @pytest.mark.offline_only("reads only the question files")
-def test_held_out_questions_are_new_and_cover_the_kinds_of_the_tuning_set():
-    tuned, heldout = _questions(QUESTIONS), _questions(HELDOUT_QUESTIONS)
-    assert len(heldout) >= 0.4 * len(tuned) and len(heldout) >= 5
-    assert not {q["question"] for q in heldout} & {q["question"] for q in tuned}
-    assert {q["document"] for q in heldout} == {path.name for path in HELDOUT_DOCS.iterdir()}
+@pytest.mark.parametrize("name", HELDOUT_SETS)
+def test_held_out_questions_are_new_and_cover_the_kinds_of_the_tuning_set(name):
+    questions, docs = HELDOUT_SETS[name]
+    tuned, heldout = _questions(QUESTIONS), _questions(questions)
+    assert len(heldout) >= 0.4 * len(tuned) and len(heldout) >= 10
+    others = {q["question"] for path, _ in HELDOUT_SETS.values() if path != questions for q in _questions(path)}
+    assert not {q["question"] for q in heldout} & ({q["question"] for q in tuned} | others)
+    assert {q["document"] for q in heldout} == {path.name for path in docs.iterdir()}
     for opening in ("How many", "What will", "In what year", "Which firm", "When", "By what share"):
         assert any(q["question"].startswith(opening) for q in heldout), opening
 
 
 @pytest.mark.offline_only("asks through the runtime's in-process Ask function and reads its vector index directly")
-def test_retrieval_hit_at_3_on_the_held_out_questions(offline, heldout_indexed):
-    assert _hit_at_3(_questions(HELDOUT_QUESTIONS)) >= TARGET
+@pytest.mark.parametrize("name", HELDOUT_SETS)
+def test_retrieval_hit_at_3_on_the_held_out_questions(offline, heldout_indexed, name):
+    assert _hit_at_3(_questions(HELDOUT_SETS[name][0])) >= TARGET
 
 
 @pytest.mark.offline_only("asks through the runtime's in-process Ask function and reads its vector index directly")
-def test_answers_give_the_expected_figure_on_the_held_out_questions(offline, heldout_indexed):
-    questions = _questions(HELDOUT_QUESTIONS)
+@pytest.mark.parametrize("name", HELDOUT_SETS)
+def test_answers_give_the_expected_figure_on_the_held_out_questions(offline, heldout_indexed, name):
+    questions = _questions(HELDOUT_SETS[name][0])
     right = _answered(offline, questions)
-    assert len(right) >= HELDOUT_ANSWERS_FLOOR * len(questions)
+    assert len(right) >= HELDOUT_ANSWERS_FLOOR[name] * len(questions)
     doc_ids = {name: result.result["doc_id"] for name, result in heldout_indexed.items()}
     for item in right:  # a right answer cites the document it comes from
         assert doc_ids[item["document"]] in {c["doc_id"] for c in item["citations"]}, item

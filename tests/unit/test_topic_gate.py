@@ -105,3 +105,27 @@ def test_the_engine_counts_the_tokens_it_reads(minilm):
     before = minilm.tokens_processed
     minilm.encode_long(long_text)
     assert minilm.tokens_processed - before == 600 + 3 * 2
+
+
+def test_pages_screened_at_once_score_each_new_word_once(minilm):
+    import threading
+    import time
+
+    from docpipe_local.guardrails.engine import _WORD
+
+    def slow_embed(texts):  # holds the first page's words in flight while the others ask for them
+        time.sleep(0.3)
+        return minilm.encode(texts)
+
+    engine = GuardrailEngine(load_example_properties(), embed=slow_embed)
+    engine.apply(["Is it a good time to invest in Bitcoin?"], source="INPUT")  # the topics' vectors first
+    before = engine.topic_counts["words_scored"]
+    pages = [REPORT_PAGE, REPORT_PAGE.replace("bearing", "floor beam"), REPORT_PAGE.replace("6 weeks", "9 weeks")]
+    threads = [threading.Thread(target=engine.apply, args=([page],)) for page in pages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    distinct = {word.lower() for page in pages for word in _WORD.findall(page)} - {
+        word.lower() for word in _WORD.findall("Is it a good time to invest in Bitcoin?")}
+    assert engine.topic_counts["words_scored"] - before == len(distinct)

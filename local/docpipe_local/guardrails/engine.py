@@ -254,6 +254,7 @@ class GuardrailEngine:
         self.topic_gate_margin = topic_gate_margin
         self._topic_vectors: list[np.ndarray] | None = None
         self._word_scores: dict[str, float] = {}  # a word's best topic score alone (the gate)
+        self._words_in_flight: dict[str, threading.Event] = {}  # words another call is scoring now
         # what the topic check embedded: sentences scored and left out by the gate, words scored for the gate
         self.topic_counts = {"sentences_scored": 0, "sentences_gated_out": 0, "words_scored": 0}
         self._lock = threading.Lock()
@@ -378,18 +379,31 @@ class GuardrailEngine:
 
     def _could_match(self, sentences: list[str], matrix: list[np.ndarray]) -> list[str]:
         """The sentences with a word whose own topic score reaches the gate (threshold - margin). Words not
-        seen before are embedded together, once (outside the lock: pages screened at once share batches)."""
+        seen before are embedded together, once: outside the lock (pages screened at once share the model's
+        batches), and a word another page is scoring is waited for, not scored again."""
         words = [{word.lower() for word in _WORD.findall(sentence)} for sentence in sentences]
         with self._lock:
-            missing = sorted(set().union(*words) - self._word_scores.keys())
-        if missing:
-            vectors = np.asarray(self.embed(missing), dtype=np.float32)
-            best = np.max([(vectors @ topic_vectors.T).max(axis=1) for topic_vectors in matrix], axis=0)
+            wanted = set().union(*words) - self._word_scores.keys()
+            others = {word: self._words_in_flight[word] for word in wanted if word in self._words_in_flight}
+            missing = sorted(wanted - others.keys())
+            done = threading.Event()
+            self._words_in_flight.update(dict.fromkeys(missing, done))
+        try:
+            if missing:
+                vectors = np.asarray(self.embed(missing), dtype=np.float32)
+                best = np.max([(vectors @ topic_vectors.T).max(axis=1) for topic_vectors in matrix], axis=0)
+                with self._lock:
+                    if len(self._word_scores) + len(missing) > _MAX_WORD_SCORES:
+                        self._word_scores.clear()
+                    self._word_scores.update(zip(missing, best.tolist()))
+                    self.topic_counts["words_scored"] += len(missing)
+        finally:
             with self._lock:
-                if len(self._word_scores) + len(missing) > _MAX_WORD_SCORES:
-                    self._word_scores.clear()
-                self._word_scores.update(zip(missing, best.tolist()))
-                self.topic_counts["words_scored"] += len(missing)
+                for word in missing:
+                    del self._words_in_flight[word]
+            done.set()
+        for event in set(others.values()):
+            event.wait()
         bar = self.topic_threshold - self.topic_gate_margin
         with self._lock:
             scores = self._word_scores

@@ -35,7 +35,8 @@ def test_run_json_contract_and_exit_code(tmp_path):
     lines = [json.loads(line) for line in stdout.splitlines()]
     assert {line["status"] for line in lines} == {"SUCCEEDED", "QUARANTINED"}
     for line in lines:
-        assert set(line) == {"doc_id", "source", "status", "reason", "outputs", "manifest"}
+        assert set(line) == {"doc_id", "source", "name", "status", "reason", "outputs", "manifest", "cached"}
+        assert line["name"] == os.path.basename(line["source"]) and line["cached"] is False
         assert json.loads(open(line["manifest"]).read())["status"] == line["status"]
         assert all(os.path.exists(path) for path in line["outputs"])
     succeeded = next(line for line in lines if line["status"] == "SUCCEEDED")
@@ -43,7 +44,8 @@ def test_run_json_contract_and_exit_code(tmp_path):
     # a second run of the unchanged file is answered from its manifest, in a new process
     again = docpipe("run", str(note), "--json", "--out", str(out), "--languages", "es", home=tmp_path / "home")
     stdout, _ = again.communicate(timeout=300)
-    assert again.returncode == 0 and json.loads(stdout.splitlines()[0])["doc_id"] == succeeded["doc_id"]
+    cached = json.loads(stdout.splitlines()[0])
+    assert again.returncode == 0 and cached["doc_id"] == succeeded["doc_id"] and cached["cached"] is True
 
 
 def test_a_missing_file_is_a_usage_error(tmp_path):

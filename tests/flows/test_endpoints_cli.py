@@ -4,7 +4,6 @@ survives from one to the next (its own module: the CLI starts runtimes of its ow
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -21,16 +20,26 @@ def _json(capsys) -> dict:
 
 def test_reap_then_status_across_commands(home, monkeypatch, capsys):
     monkeypatch.setenv("DOCPIPE_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", "80")  # a CI log's width; captured output is not a terminal
     assert main(["endpoints", "status", "--json"]) == 0  # the first start creates the local endpoint
     capsys.readouterr()
-    time.sleep(1)  # older than the 0.3 s idle window below, however fast this machine is
-    assert main(["endpoints", "reap", "--idle-minutes", "0.005", "--json"]) == 0
-    (decision,) = [d for d in _json(capsys)["decisions"] if d["component"] == LOCAL_COMPONENT]
-    assert decision["action"] == "scale_to_zero" and decision["applied"]
+    assert main(["endpoints", "reap", "--idle-minutes", "0", "--json"]) == 0  # 0: idle now, not "the default"
+    report = _json(capsys)
+    (decision,) = [d for d in report["decisions"] if d["component"] == LOCAL_COMPONENT]
+    assert report["idle_minutes"] == 0 and decision["action"] == "scale_to_zero" and decision["applied"]
 
-    assert main(["endpoints", "status", "--json"]) == 0  # a new runtime: the copies come back from the data dir
+    assert main(["endpoints", "status"]) == 0  # a new runtime: the copies come back from the data dir
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [LOCAL_ENDPOINT, "yes", "InService", LOCAL_COMPONENT, "0/0", "0"] in rows  # one plain line, names whole
+
+    assert main(["endpoints", "wake", LOCAL_ENDPOINT]) == 0  # as a request would: one copy back
+    assert capsys.readouterr().out == f"woke {LOCAL_ENDPOINT}: {LOCAL_COMPONENT} back to 1 copy\n"
+    assert main(["endpoints", "status", "--json"]) == 0
     (endpoint,) = [e for e in _json(capsys)["endpoints"] if e["name"] == LOCAL_ENDPOINT]
-    assert endpoint["tagged"] and endpoint["components"][0]["current_copies"] == 0
+    assert endpoint["components"][0]["current_copies"] == 1
+    assert main(["endpoints", "wake", LOCAL_ENDPOINT]) == 0
+    assert capsys.readouterr().out.startswith(f"nothing to wake: {LOCAL_ENDPOINT} is InService")
 
-    assert main(["endpoints", "wake", "never-reaped"]) == 1  # nothing recorded under that name
-    assert "no record" in capsys.readouterr().err
+    assert main(["endpoints", "wake", "docpipe-local"]) == 1  # a name cut short: neither an endpoint nor a record
+    assert capsys.readouterr().err == ("docpipe endpoints wake: no endpoint named 'docpipe-local' and no record of "
+                                       f"a reaped one; endpoints: {LOCAL_ENDPOINT}\n")

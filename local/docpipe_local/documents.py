@@ -118,19 +118,24 @@ class DocumentSession:
                          if value}
         self.in_flight: dict[str, Tracked] = {}  # inbox key -> the execution this session runs for it
 
-    def submit(self, source: Source) -> list[Tracked]:
-        data = source.path.read_bytes()
-        key, sha256 = f"{self.runtime.inbox_prefix}{source.name}", hashlib.sha256(data).hexdigest()
+    def inbox_key(self, source: Source | Path) -> str:
+        """A Source's inbox name; a bare Path is named by its file name."""
+        return f"{self.runtime.inbox_prefix}{source.name}"
+
+    def submit(self, source: Source | Path) -> list[Tracked]:
+        path = source.path if isinstance(source, Source) else source
+        data = path.read_bytes()
+        key, sha256 = self.inbox_key(source), hashlib.sha256(data).hexdigest()
         metadata = {"sha256": sha256, **self.requests}
         if not self.force:
             found = self._same_in_inbox(key, metadata)
             if found is not None:
-                return self._resume(str(source.path), key, found)
+                return self._resume(str(path), key, found)
         arns = self.runtime.upload(data, key, metadata=metadata)
         if not arns:
             raise RuntimeError(f"no rule in template.yaml matched the upload of {key}")
         version_id = self.runtime.s3.head_object(Bucket=self.runtime.bucket, Key=key).get("VersionId")
-        tracked = [Tracked(str(source.path), key, arn, version_id=version_id) for arn in arns]
+        tracked = [Tracked(str(path), key, arn, version_id=version_id) for arn in arns]
         self.in_flight[key] = tracked[0]
         return tracked
 

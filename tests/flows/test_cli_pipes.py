@@ -58,6 +58,14 @@ def test_a_closed_pipe_then_a_closed_stdout_lose_no_state(tmp_path):
     assert "Traceback" not in stderr
 
 
+def test_a_full_disk_under_the_output_is_not_an_error_of_the_command(tmp_path):
+    with open("/dev/full", "w") as full:  # every write: ENOSPC
+        process = _start(tmp_path / "home", "schedules", stdout=full, stderr=subprocess.PIPE)
+        _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0 and stderr == ""  # no traceback, no "Exception ignored" at exit
+    assert (tmp_path / "home" / "state" / "state.sqlite").exists()  # saved at exit as usual
+
+
 def test_a_schedule_whose_job_file_is_missing_says_how_to_put_it_there(tmp_path):
     process = _start(tmp_path / "home", "schedules", "trigger", "docpipe-local-batch-generation",
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -40,7 +40,7 @@ def test_an_uploaded_pdf_reaches_succeeded_without_reloading(console, page: Page
     assert page.evaluate("window.sameDocument") is True
     expect(row.locator("td.num").nth(0)).to_have_text("4")  # pages, from the manifest
     expect(row.locator("td.num").nth(2)).to_have_text(re.compile(r"^\$0\.\d{6}$"))  # cost
-    _shot(page, "documents")
+    expect(page.locator('.filters a[data-filter="SUCCEEDED"] span')).to_have_text("1")  # counted live
 
 
 def test_a_click_on_summarize_shows_its_output(console, page: Page):
@@ -58,6 +58,12 @@ def test_a_click_on_summarize_shows_its_output(console, page: Page):
     output = page.locator("#state-output")
     expect(output).to_contain_text('"summary"')
     expect(output).to_contain_text("summary.md")
+    for image in page.locator(".page-image img").all():  # every page drawn by PDFium beside its text
+        image.scroll_into_view_if_needed()
+        expect(image).to_have_js_property("complete", True)
+        assert image.evaluate("element => element.naturalWidth") > 500
+    expect(page.locator(".page-image img")).to_have_count(4)
+    page.locator("#state-Summarize").scroll_into_view_if_needed()
     _shot(page, "document")
 
 
@@ -103,7 +109,11 @@ def test_a_quarantined_file_shows_its_reason(console, page: Page):
     expect(page.locator("#state-Quarantine")).to_have_attribute("data-status", "succeeded")
     expect(page.locator("#state-detail h3")).to_have_text("ExtractNative")  # the page opens on the failed state
     expect(page.locator("#state-detail")).to_contain_text("caught")
+    expect(page.locator("#state-message")).to_contain_text("password-protected")  # words, not a stack trace
     _shot(page, "quarantined")
+    page.goto(console.url + "/")
+    expect(page.locator('.filters a[data-filter="QUARANTINED"] span')).to_have_text("1")
+    _shot(page, "documents")
 
 
 def test_idle_endpoints_can_be_reaped_and_woken(console, page: Page):

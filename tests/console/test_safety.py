@@ -149,3 +149,19 @@ def test_only_a_documents_published_outputs_are_served(console):
         assert status == 404, (path, status)
         assert b"docpipe_local" not in body and b'"level"' not in body
 
+
+
+def test_reprocess_runs_the_content_again_and_delete_retires_the_document(console):
+    token = _token(console)
+    [row] = _wait_for(console, lambda rows: [r for r in rows if r.name == "empty.pdf" and r.status == "QUARANTINED"])
+    status, body, _ = _request(f"{console.url}/documents/{row.id}/reprocess", "POST", b"", {TOKEN_HEADER: token})
+    assert status == 200, body
+    again = _wait_for(console, lambda rows: [r for r in rows if r.name == "empty.pdf" and r.id != row.id
+                                             and r.status == "QUARANTINED"])
+    assert again[0].reason == row.reason  # a new version, a new doc_id, the same verdict
+    status, body, _ = _request(f"{console.url}/documents/{row.id}/delete", "POST", b"", {TOKEN_HEADER: token})
+    assert status == 200, body
+    _wait_for(console, lambda rows: {r.id: r.status for r in rows if r.name == "empty.pdf"}
+              == {row.id: "DELETED", again[0].id: "DELETED"})
+    runtime = console.app.state.console.runtime
+    assert "Contents" not in runtime.s3.list_objects_v2(Bucket=runtime.bucket, Prefix="inbox/empty.pdf")

@@ -1,0 +1,1 @@
+"""docpipe console: the offline runtime in a browser (see README, "The web console")."""

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from docpipe_local.console import history, safety
+from docpipe_local.console import safety
 from docpipe_local.console.catalog import PIPELINE, Catalog, Row
 from docpipe_local.console.live import Broker, Watcher
 from docpipe_local.documents import DocumentSession, Source
@@ -50,23 +50,27 @@ class Console:
         self.broker = Broker()
         self.templates = Environment(loader=PackageLoader("docpipe_local.console", "templates"),
                                      autoescape=select_autoescape(["html"]))
-        self.templates.globals.update(token=self.token, money=_money, seconds=_seconds)
+        self.templates.globals.update(token=self.token, money=_money, seconds=_seconds, row_html=self.render_row)
         self.definition = json.loads(runtime.definition(PIPELINE))
-        self.watcher = Watcher(self.catalog, self.broker, self.render_row, self.states_of, runtime.save)
+        self.watcher = Watcher(self.catalog, self.broker, self.render_row, runtime.save)
         self._submit_lock = threading.Lock()
+        self._rows_html: dict[tuple, str] = {}
 
     def render(self, name: str, **context) -> HTMLResponse:
         return HTMLResponse(self.templates.get_template(name).render(**context))
 
     def render_row(self, row: Row) -> str:
-        return self.templates.get_template("_row.html").render(row=row)
+        """A row's HTML, drawn once per content (the page and every stream share it)."""
+        key = tuple(row.as_json().values())
+        html = self._rows_html.get(key)
+        if html is None:
+            if len(self._rows_html) > 10_000:
+                self._rows_html.clear()
+            html = self._rows_html[key] = self.templates.get_template("_row.html").render(row=row)
+        return html
 
     def history(self, execution: str) -> list[dict]:
         return self.runtime.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-
-    def states_of(self, execution: str) -> tuple[list[dict], dict]:
-        events = self.history(execution)
-        return events, {key: run.status for key, run in history.read(events).items()}
 
     def submit(self, files: list[tuple[str, bytes]]) -> list[str]:
         """Each file into the inbox as `docpipe run` puts it (its trigger starts the execution)."""

@@ -14,6 +14,7 @@ import datetime
 import json
 import threading
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 from docpipe.ledger import FINAL
 from docpipe_local.runtime import FINAL_STATUSES, OfflineRuntime
@@ -49,6 +50,7 @@ class Catalog:
         self._finished_executions: dict[str, dict] = {}  # arn -> describe_execution, once it stopped
         self._lock = threading.Lock()
         self.rows: dict[str, Row] = {}
+
 
     # --- reading ---------------------------------------------------------------------------------------
     def manifest(self, doc_id: str) -> dict | None:
@@ -89,23 +91,46 @@ class Catalog:
         return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
 
     # --- building rows ---------------------------------------------------------------------------------
-    def refresh(self) -> tuple[list[Row], list[str]]:
-        """Read what changed: the rows that differ from the last refresh (new ones included), and the ids of rows
-        gone (an execution's row once Validate claimed its document's row)."""
+    def history(self, arn: str) -> list[dict]:
+        return self.runtime.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+
+    def refresh(self, history: Callable[[str], list[dict]] | None = None) -> tuple[list[Row], list[str]]:
+        """Read everything again: the rows that differ from the last refresh (new ones included), and the ids of
+        rows gone (an execution's row once Validate claimed its document's row)."""
         with self._lock:
-            rows = self._build()
+            rows = self._build(history or self.history)
             changed = [row for row_id, row in rows.items() if self.rows.get(row_id) != row]
             gone = [row_id for row_id in self.rows if row_id not in rows]
             self.rows = rows
             return changed, gone
 
-    def _build(self) -> dict[str, Row]:
+    def refresh_running(self, history: Callable[[str], list[dict]] | None = None) -> tuple[list[Row], list[str]]:
+        """After a history event: only the running rows move (their state), unless one of them stopped, which
+        changes the ledger and publishes a manifest: then everything is read again."""
+        with self._lock:
+            changed = []
+            for row in [r for r in self.rows.values() if r.status == "RUNNING" and r.execution]:
+                described = self.runtime.sfn.describe_execution(executionArn=row.execution)
+                if described["status"] != "RUNNING":
+                    break
+                moved = Row(**{**row.as_json()})
+                self._fill_from_execution(moved, described, history or self.history)
+                if moved != row:
+                    self.rows[row.id] = moved
+                    changed.append(moved)
+            else:
+                return changed, []
+        return self.refresh(history)
+
+    def _build(self, history: Callable[[str], list[dict]]) -> dict[str, Row]:
         rt = self.runtime
         live = self._live_keys()
         executions = {e["executionArn"]: e for e in self._executions()}
         rows: dict[str, Row] = {}
         claimed: set[str] = set()
         for item in self._ledger():
+            if "status" not in item:
+                continue  # not a document's item (the table also holds the pipeline's cache entries)
             key = item.get("source_key", "")
             row = Row(item["doc_id"], _name(key, rt.inbox_prefix), key, item["status"], reason=item.get("reason"),
                       execution=item.get("execution_id"), started=_iso(item.get("claimed_at")))
@@ -114,7 +139,7 @@ class Catalog:
             if row.status in FINAL:
                 self._fill_from_manifest(row)
             elif execution is not None:
-                self._fill_from_execution(row, execution)
+                self._fill_from_execution(row, execution, history)
             if key not in live and row.status != "RUNNING":
                 row.status = "DELETED"
             rows[row.id] = row
@@ -128,7 +153,7 @@ class Catalog:
                 continue  # a re-delivered event: the document's own row tells its outcome
             row = Row(execution["name"], _name(source, rt.inbox_prefix), source, "RUNNING", execution=arn,
                       started=execution["startDate"].isoformat())
-            self._fill_from_execution(row, execution)
+            self._fill_from_execution(row, execution, history)
             rows[row.id] = row
         return rows
 
@@ -144,17 +169,24 @@ class Catalog:
             row.seconds = (_parse(manifest["finished_at"]) - _parse(received)).total_seconds()
         row.state = "Publish" if row.status == "SUCCEEDED" else "Quarantine"
 
-    def _fill_from_execution(self, row: Row, execution: dict) -> None:
+    def _fill_from_execution(self, row: Row, execution: dict, history: Callable[[str], list[dict]]) -> None:
         status = execution["status"]
         stop = execution.get("stopDate") or datetime.datetime.now(datetime.timezone.utc)
         row.seconds = (stop - execution["startDate"]).total_seconds()
         if status == "RUNNING":
             row.status = "RUNNING"
-            row.state = self.runtime.current_state(execution["executionArn"])
+            row.state = _last_entered(history(execution["executionArn"]))
         elif status != "SUCCEEDED":
             described = self._described(execution)
             row.status = "FAILED"
             row.reason = " ".join(filter(None, [described.get("error"), described.get("cause")])) or status.lower()
+
+
+def _last_entered(events: list[dict]) -> str | None:
+    for event in reversed(events):
+        if event.get("stateEnteredEventDetails"):
+            return event["stateEnteredEventDetails"]["name"]
+    return None
 
 
 def _name(key: str, prefix: str) -> str:

@@ -23,6 +23,10 @@ def run(runtime: OfflineRuntime, args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"docpipe console: warning: listening on {args.host}: anyone who can reach this address can upload and "
               "delete documents (the console has no login)", file=sys.stderr)
-    serve(runtime, args.host, args.port, args.open,
-          announce=lambda url: print(f"docpipe console on {url} (Ctrl-C to stop)", file=sys.stderr))
+    try:
+        serve(runtime, args.host, args.port, args.open,
+              announce=lambda url: print(f"docpipe console on {url} (Ctrl-C to stop)", file=sys.stderr, flush=True))
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C again once it has stopped: the normal way out
+        pass
+    print("docpipe console stopped; the offline state is saved", file=sys.stderr)
     return 0

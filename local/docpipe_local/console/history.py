@@ -39,10 +39,18 @@ class StateRun:
             return (self.exited - self.entered).total_seconds() * 1000
         return None
 
+    @property
+    def message(self) -> str | None:
+        """What went wrong in words: a Lambda error's errorMessage (its cause is the whole error as JSON)."""
+        cause = _json(self.cause)
+        if isinstance(cause, dict) and isinstance(cause.get("errorMessage"), str):
+            return cause["errorMessage"]
+        return self.cause
+
     def as_json(self) -> dict:
         return {"key": self.key, "name": self.name, "status": self.status, "input": self.input,
                 "output": self.output, "duration_ms": self.duration_ms, "error": self.error, "cause": self.cause,
-                "visits": self.visits}
+                "message": self.message, "visits": self.visits}
 
 
 def _json(text: str | None) -> object:

@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from docpipe_local.console import changes
+from docpipe_local.console import changes, history
 from docpipe_local.console.catalog import Catalog, Row
 
 COALESCE_SECONDS = 0.03  # a burst of history events (a state exits, the next enters) is read once
-IDLE_SECONDS = 1.0  # changes without history events (deletes) show within this
+IDLE_SECONDS = 2.0  # everything is read again at least this often (changes that record no history event)
 _STOP = object()
 
 
@@ -73,13 +73,14 @@ class Broker:
 
 class Watcher:
     def __init__(self, catalog: Catalog, broker: Broker, render_row: Callable[[Row], str],
-                 states_of: Callable[[str], tuple[list[dict], dict]], on_finished: Callable[[], None]):
+                 on_finished: Callable[[], None]):
         self.catalog, self.broker = catalog, broker
-        self.render_row, self.states_of, self.on_finished = render_row, states_of, on_finished
+        self.render_row, self.on_finished = render_row, on_finished
         self._bell = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="docpipe-console-watcher", daemon=True)
         self._unsubscribe: Callable[[], None] | None = None
+        self._everything = True  # the next tick reads everything, not only the running rows
         self.running: set[str] = set()
 
     def start(self) -> None:
@@ -97,7 +98,8 @@ class Watcher:
             self._thread.join(timeout=5)
 
     def ring(self) -> None:
-        """Look now (after an upload, a delete: changes that may record no history event)."""
+        """Read everything now (after an upload, a delete: changes that may record no history event)."""
+        self._everything = True
         self._bell.set()
 
     def _run(self) -> None:
@@ -112,15 +114,27 @@ class Watcher:
             if rang:
                 time.sleep(COALESCE_SECONDS)
             self._bell.clear()
-            last = time.monotonic()
+            everything = self._everything or not rang or time.monotonic() - last >= IDLE_SECONDS
+            self._everything = False
+            if everything:
+                last = time.monotonic()
             try:
-                self.tick()
+                self.tick(everything)
             except Exception as err:  # a read that failed mid-change is read again on the next tick
                 self.catalog.runtime.warnings.append(f"console: {err}")
 
-    def tick(self) -> None:
+    def tick(self, everything: bool = True) -> None:
         subscribers = self.broker.watched
-        changed, gone = self.catalog.refresh()
+        read: dict[str, list[dict]] = {}  # each execution's history read once in this look, for all its readers
+
+        def history_of(arn: str) -> list[dict]:
+            if arn not in read:
+                read[arn] = self.catalog.history(arn)
+            return read[arn]
+        for subscriber in subscribers:  # a document page first: its states are what a person is watching
+            if subscriber.execution is not None:
+                self._send_states(subscriber, history_of(subscriber.execution))
+        changed, gone = (self.catalog.refresh if everything else self.catalog.refresh_running)(history_of)
         running = {row.id for row in self.catalog.rows.values() if row.status == "RUNNING"}
         if self.running - running:
             self.on_finished()  # commit the offline state after each finished document
@@ -133,12 +147,13 @@ class Watcher:
                 for row_id in gone:
                     self.broker.send(subscriber, "row", {"id": row_id, "gone": True})
                 subscriber.fresh = False
-            else:
-                events, states = self.states_of(subscriber.execution)
-                if len(events) != subscriber.seen_events:
-                    subscriber.seen_events = len(events)
-                    recorded = events[-1]["timestamp"] if events else None
-                    self.broker.send(subscriber, "states", {
-                        "states": states, "recorded_at": recorded.timestamp() if recorded else None,
-                        "done": bool(events) and events[-1]["type"].startswith("Execution")
-                        and events[-1]["type"] != "ExecutionStarted"})
+
+    def _send_states(self, subscriber: Subscriber, events: list[dict]) -> None:
+        if len(events) != subscriber.seen_events:
+            states = {key: run.status for key, run in history.read(events).items()}
+            subscriber.seen_events = len(events)
+            recorded = events[-1]["timestamp"] if events else None
+            self.broker.send(subscriber, "states", {
+                "states": states, "recorded_at": recorded.timestamp() if recorded else None,
+                "done": bool(events) and events[-1]["type"].startswith("Execution")
+                and events[-1]["type"] != "ExecutionStarted"})

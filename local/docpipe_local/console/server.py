@@ -69,5 +69,6 @@ class BackgroundConsole:
         return f"http://{host}:{port}"
 
     def __exit__(self, *exc: object) -> None:
+        self.app.state.console.broker.close()  # open event streams end first, or shutdown waits for them
         self.server.should_exit = True
         self.thread.join(timeout=15)

@@ -8,15 +8,40 @@ function liveRows(tbody) {
   const source = new EventSource(tbody.dataset.live);
   source.addEventListener("row", (message) => {
     const row = JSON.parse(message.data);
-    if (row.gone) { document.getElementById("row-" + row.id)?.remove(); return; }
+    if (row.gone) { document.getElementById("row-" + row.id)?.remove(); recount(tbody); return; }
     const template = document.createElement("template");
     template.innerHTML = row.html.trim();
     const fresh = template.content.firstElementChild;
     fresh.hidden = Boolean(filter) && row.status !== filter;
     const old = document.getElementById("row-" + row.id);
     if (old) old.replaceWith(fresh); else tbody.prepend(fresh);
-    htmx.process(fresh);
+    recount(tbody);
     document.getElementById("empty")?.remove();
+  });
+}
+
+// one listener for every row's buttons (rows come and go with the event stream)
+function rowActions(tbody) {
+  const status = document.getElementById("upload-status");
+  tbody.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    const row = button.closest("tr");
+    const name = row.querySelector("a").textContent;
+    if (button.dataset.action === "delete" && !confirm(`Delete ${name} from the inbox? Its vectors go with it.`)) return;
+    button.disabled = true;
+    const response = await fetch(`/documents/${row.id.slice("row-".length)}/${button.dataset.action}`,
+                                 {method: "POST", headers: {"X-Docpipe-Token": TOKEN}});
+    status.textContent = await response.text();
+    button.disabled = false;
+  });
+}
+
+function recount(tbody) {
+  const rows = [...tbody.querySelectorAll("tr")];
+  document.querySelectorAll(".filters a").forEach((link) => {
+    const status = link.dataset.filter;
+    link.querySelector("span").textContent = status ? rows.filter((r) => r.dataset.status === status).length : rows.length;
   });
 }
 
@@ -45,7 +70,10 @@ function liveFlow(flow) {
   source.addEventListener("states", (message) => {
     const update = JSON.parse(message.data);
     colour(flow, update.states);
-    if (update.done) { source.close(); }
+    if (update.done) {
+      source.close();
+      if (flow.dataset.running) location.reload();  // its outputs exist now: text, summary, audio, cost
+    }
   });
 }
 
@@ -70,7 +98,7 @@ function uploads(zone) {
 
 document.addEventListener("DOMContentLoaded", () => {
   const tbody = document.getElementById("rows");
-  if (tbody) liveRows(tbody);
+  if (tbody) { liveRows(tbody); rowActions(tbody); }
   const zone = document.getElementById("drop");
   if (zone) uploads(zone);
   const flow = document.getElementById("flow");

@@ -364,6 +364,11 @@ class SharedResults:
         self._lock = threading.Lock()
         self.computed = self.shared = 0  # statistics, for tests and benchmarks
 
+    def clear(self) -> None:
+        """Forget the results kept (one being computed still reaches its waiters)."""
+        with self._lock:
+            self._done.clear()
+
     def get(self, key: Any, compute) -> Any:
         with self._lock:
             if key in self._done:

@@ -21,6 +21,8 @@ def test_a_processed_document_is_in_the_report_as_its_manifest_priced_it(target)
     flow = target.process(text, "cost/inspection_notes.txt", timeout=900, metadata={"languages": "es"})
     assert flow.result["status"] == "SUCCEEDED", flow.result
     manifest = flow.manifest()
+    summarize = next(stage for stage in manifest["stages"] if stage["name"] == "summarize")
+    assert summarize["usage"]["guardrail_text_units"] > 0  # the guardrail inside Converse bills text units
     after = cost_report(S3ManifestSource(target.s3, target.bucket))
     assert after["documents"] == before["documents"] + 1
     assert after["pages"] == before["pages"] + manifest["usage"]["pages"]

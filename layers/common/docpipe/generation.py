@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from docpipe.clients import client
-from docpipe.guardrail import GuardrailBlocked, policies_fired
+from docpipe.guardrail import GuardrailBlocked, policies_fired, text_units
 from docpipe.settings import get_settings
 
 
@@ -29,6 +29,7 @@ class Generation:
     guardrail_intervened: bool = False
     capacity_wait_s: float = 0.0  # endpoint mode: time spent waiting for a scaled-to-zero endpoint
     capacity_retries: int = 0
+    guardrail_text_units: int = 0  # what the guardrail billed on the prompt and the answer
 
 
 class PromptBlocked(GuardrailBlocked):
@@ -68,9 +69,18 @@ def converse(system: str, user: str, *, max_tokens: int, temperature: float, mod
         if blocked:
             raise GuardrailBlocked("the guardrail withheld the generated text: " + "; ".join(fired))
     generation = Generation(text, response["usage"]["inputTokens"], response["usage"]["outputTokens"], stop,
-                            cached=False, guardrail_intervened=stop == "guardrail_intervened")
+                            cached=False, guardrail_intervened=stop == "guardrail_intervened",
+                            guardrail_text_units=_trace_units(response.get("trace", {}).get("guardrail", {})))
     _cache_put(key, generation)
     return generation
+
+
+def _trace_units(trace: dict) -> int:
+    """Text units of the guardrail inside a Converse call (input and output), from its trace."""
+    assessments = list(trace.get("inputAssessment", {}).values())
+    for outputs in trace.get("outputAssessments", {}).values():
+        assessments += outputs
+    return sum(text_units(assessment) for assessment in assessments)
 
 
 def _trace_policies(trace: dict) -> tuple[list[str], bool]:
@@ -167,16 +177,16 @@ def _endpoint_converse(system: str, user: str, *, max_tokens: int, temperature: 
     text = (choice.get("message", {}).get("content") or "").strip()
     stop = {"stop": "end_turn", "length": "max_tokens"}.get(choice.get("finish_reason"), "end_turn")
     usage = answer.get("usage", {})
-    intervened = False
+    intervened, units = False, 0
     if settings.guardrail_id:  # no guardrailConfig on an endpoint: guard the output with ApplyGuardrail
         from docpipe.guardrail import apply
 
         outcome = apply(text, "OUTPUT")
         if outcome.action == "BLOCKED":
             raise GuardrailBlocked("the guardrail withheld the generated text: " + "; ".join(outcome.policies))
-        intervened, text = outcome.action == "ANONYMIZED", outcome.text
+        intervened, text, units = outcome.action == "ANONYMIZED", outcome.text, outcome.text_units
     generation = Generation(text, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)), stop,
                             cached=False, guardrail_intervened=intervened, capacity_wait_s=round(waited, 3),
-                            capacity_retries=retries)
+                            capacity_retries=retries, guardrail_text_units=units)
     _cache_put(key, generation)
     return generation

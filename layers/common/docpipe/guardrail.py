@@ -23,6 +23,11 @@ class GuardrailBlocked(Exception):
     """Permanent: the guardrail refused the content. Quarantined with the policy that fired."""
 
 
+def text_units(assessment: dict) -> int:
+    """The text units one guardrail assessment billed (its invocationMetrics' usage, every policy)."""
+    return int(sum(assessment.get("invocationMetrics", {}).get("usage", {}).values()))
+
+
 @dataclass
 class GuardrailOutcome:
     action: Literal["NONE", "ANONYMIZED", "BLOCKED"]
@@ -92,7 +97,7 @@ def apply(text: str, source: Literal["INPUT", "OUTPUT"]) -> GuardrailOutcome:
             fired, was_blocked = policies_fired(assessment)
             policies += [p for p in fired if p not in policies]
             blocked |= was_blocked
-            units += sum(assessment.get("invocationMetrics", {}).get("usage", {}).values())
+            units += text_units(assessment)
         note = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get(EMULATOR_NOTE_HEADER)
         notes += [note] if note and note not in notes else []
         if response["action"] == "GUARDRAIL_INTERVENED":

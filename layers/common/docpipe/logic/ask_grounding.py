@@ -7,19 +7,24 @@ read off "31,400 vehicles a day, of which 6 percent are trucks"; a grant's amoun
    (:func:`docpipe.faithfulness.keep_faithful`), and so is one whose figure appears in the passages only as
    the other kind (a percentage where the answer counts, or the reverse);
 2. when the question asks for a figure (how many, how long, what share, when, what cost...), the answer
-   must give one (not one the question names, as "Pier 2"), taken from a passage sentence about the
-   question as much as any other sentence with a figure is ("about" = question terms shared, after crude
-   stemming: "replacing" is "replace");
-3. when nothing is left, the answer is the passage sentence most about the question (one with a figure
-   first, when a figure was asked for; the closer passage on a tie): a quote, marked extractive.
+   must give one of the kind asked (:mod:`docpipe.logic.ask_kinds`: a length for "how tall", money for
+   "cost", a date or a year for "when"...; not one the question names, as "Pier 2"), taken from a passage
+   sentence about the question as much as any other sentence with such a figure is ("about" = question
+   terms shared, after crude stemming: "replacing" is "replace"; a term counts more the fewer passage
+   sentences share it); an answer sentence giving one from a sentence about something else is left out; when it asks which firm, contractor,
+   agency or person, likewise a name the question does not hold ("who" is left free: "the city" answers it);
+3. when nothing is left, the answer is the passage sentence most about the question (one holding what is
+   asked for first; the closer passage on a tie): a quote, marked extractive.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 from docpipe.chunking import is_table_line
 from docpipe.faithfulness import figures, keep_faithful, sentences
+from docpipe.logic.ask_kinds import asked_kinds, figures_of_kind
 
 _BREAK = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")  # after a sentence end, or at a line break
 _ENUMERATOR = re.compile(r"(?:\d{1,3}(?:\.\d{1,3})*|[A-Za-z]|[IVXLC]{1,6})\.")  # "4." of "4. Findings"
@@ -31,6 +36,16 @@ _ASKS_FOR_FIGURE = re.compile(
     r"\b(?:how\s+(?:many|much|long|wide|deep|high|tall|large|big|heavy|old|far|often|thick|soon)|"
     r"what\s+(?:share|percentage|percent|proportion|fraction|year|date|amount|size|length|width|depth|height|"
     r"number|sum|total)|when|cost|costs|fee|fees|price|budget)\b", re.IGNORECASE)
+_ASKS_FOR_NAME = re.compile(
+    r"\b(?:which|what)\s+(?:firm|company|contractor|consultants?|consultancy|agency|"
+    r"authority|organi[sz]ation|supplier|team|person|engineer|manager|body|department|laboratory|lab)\b",
+    re.IGNORECASE)
+_CAPITALIZED = re.compile(r"\b[A-Z][a-z]+(?:[-'][A-Za-z]+)?\b")
+_NOT_NAMES = frozenset("january february march april may june july august september october november december "
+                       "monday tuesday wednesday thursday friday saturday sunday".split())
+_SENTENCE_OPENERS = _STOP | frozenset("the these those there their they he she we you our his her its it after before "
+                                      "during all each every some no yes also however this that then since while "
+                                      "both either neither one two three".split())
 
 
 def terms(text: str) -> set[str]:
@@ -50,6 +65,23 @@ def terms(text: str) -> set[str]:
 
 def asks_for_figure(question: str) -> bool:
     return _ASKS_FOR_FIGURE.search(question) is not None
+
+
+def asks_for_name(question: str) -> bool:
+    return _ASKS_FOR_NAME.search(question) is not None
+
+
+def names(text: str) -> set[str]:
+    """The capitalized words of ``text`` that can name a firm or a person (lower-cased): not a month or a day,
+    nor a sentence's first word where any word would be capitalized ("The", "After")."""
+    found = set()
+    for match in _CAPITALIZED.finditer(text):
+        word = match.group().lower()
+        before = text[:match.start()].rstrip(" \t\"'(*#-")
+        starts = not before or before[-1] in ".!?:\n|"  # any word is capitalized there
+        if word not in _NOT_NAMES and not (starts and word in _SENTENCE_OPENERS):
+            found.add(word)
+    return found
 
 
 def sentence_spans(passage: str) -> list[tuple[int, int]]:
@@ -91,42 +123,69 @@ def best_quote(passage: str, question: str, answer: str) -> tuple[str, int]:
 
 
 class _Passages:
-    """The passages' sentences (on one line each), with the question terms and figures of each."""
+    """The passages' sentences (on one line each), with the question terms of each and what each holds of
+    what the question asks for: figures of the kind asked (where a figure is asked for), or names (where a
+    firm or a person is)."""
 
     def __init__(self, passages: list[str], question: str):
         self.wanted = terms(question)
-        self.named = figures(question)  # "Pier 2" of the question is no answer to it
         self.figure_asked = asks_for_figure(question)
+        self.name_asked = not self.figure_asked and asks_for_name(question)
+        self.kinds = asked_kinds(question)
+        # "Pier 2" of the question is no answer to it, nor is the "Harbor Bridge" it asks about
+        self.named = figures(question) if self.figure_asked else names(question)
         self.sentences = [" ".join(passage[start:end].split())
                           for passage in passages for start, end in sentence_spans(passage)]
-        self.about = [len(terms(sentence) & self.wanted) for sentence in self.sentences]
-        self.figures = [figures(sentence) for sentence in self.sentences]
+        held_terms = [terms(sentence) & self.wanted for sentence in self.sentences]
+        # a question term most sentences share (the subject every passage is about: "dam", "review") says less
+        # about which sentence answers than a rare one ("carried", "high"): each counts by its rarity
+        weight = {term: math.log(1 + len(held_terms) / sum(term in held for held in held_terms))
+                  for term in set().union(*held_terms)}
+        self.about = [sum(weight[term] for term in held) for held in held_terms]
+        self.holds = [self.asked_in(sentence) for sentence in self.sentences]
 
-    def support(self, figure: tuple[str, bool]) -> int:
-        """How much the passage sentences holding ``figure`` (of the same kind) are about the question;
-        -1 where none holds it."""
-        return max((about for about, held in zip(self.about, self.figures) if figure in held), default=-1)
+    def asked_in(self, text: str) -> set:
+        """What ``text`` holds of what the question asks for, less what the question names itself."""
+        if self.figure_asked:
+            return figures_of_kind(text, self.kinds) - self.named
+        return names(text) - self.named if self.name_asked else set()
+
+    def support(self, item) -> float:
+        """How much the passage sentences holding ``item`` are about the question; -1 where none holds it."""
+        return max((about for about, held in zip(self.about, self.holds) if item in held), default=-1)
 
     def best_sentence(self) -> str:
-        """The sentence most about the question (one with a figure first, where one is asked for)."""
-        def score(index: int) -> tuple[int, int]:
-            return (bool(self.figures[index] - self.named) if self.figure_asked else 0, self.about[index])
+        """The sentence most about the question (one holding what is asked for first)."""
+        def score(index: int) -> tuple[bool, float]:
+            return (bool(self.holds[index]), self.about[index])
 
         return self.sentences[max(range(len(self.sentences)), key=score)] if self.sentences else ""
 
-    def answers_the_figure(self, answer: str) -> bool:
-        """Where a figure is asked for: the answer gives one from a sentence as much about the question as
-        any passage sentence with a figure."""
-        most = max((about for about, held in zip(self.about, self.figures) if held - self.named), default=0)
-        if not self.figure_asked or most == 0:
-            return True
-        return max((self.support(figure) for figure in figures(answer) - self.named), default=-1) >= most
+    def answering(self, answer: str) -> tuple[list[str], int]:
+        """Where a figure (of a kind) or a name is asked for: the answer's sentences that give one only from
+        passage sentences as much about the question as any that holds one, with those that say nothing of
+        it, and how many were left out; no sentences when none gives one so."""
+        if not any(self.holds):  # no passage holds one: nothing to hold the answer to
+            return sentences(answer), 0
+        most = max(about for about, held in zip(self.about, self.holds) if held)
+        kept, left_out, answered = [], 0, False
+        for sentence in sentences(answer):
+            items = self.asked_in(sentence)
+            if items and min(self.support(item) for item in items) < most:
+                left_out += 1  # a figure or name taken from a sentence about something else
+                continue
+            answered |= bool(items)
+            kept.append(sentence)
+        return (kept, left_out) if answered else ([], left_out + len(kept))
 
 
 def grounded_answer(answer: str, passages: list[str], question: str) -> tuple[str, int, bool]:
     """(answer, sentences dropped, extractive): see the module docstring."""
     context = _Passages(passages, question)
     text, dropped, extractive = keep_faithful(answer, "\n\n".join(passages), fallback=context.best_sentence)
-    if extractive or context.answers_the_figure(text):
+    if extractive:
         return text, dropped, extractive
-    return context.best_sentence(), dropped + len(sentences(text)), True  # none of what the model said is kept
+    kept, left_out = context.answering(text)
+    if kept:
+        return " ".join(kept), dropped + left_out, False
+    return context.best_sentence(), dropped + left_out, True  # none of what the model said is kept

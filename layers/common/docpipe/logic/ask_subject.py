@@ -1,0 +1,74 @@
+"""Whether a retrieved passage is about what a question asks about: its subject.
+
+A passage can be close to a question in embedding space and still be about something else: "Who will inspect
+the beta reservoir dam?" lands near every inspection report, and a model handed those passages answers with
+a confident sentence about another structure. The subject is read off the question's own words:
+
+- its names: capitalized words after the first, and codes mixing letters and digits ("Millbrook Dam",
+  "Pier 2", "FB-14"), each of which the passage's document must hold (in the passages retrieved from it, or
+  its name: a chunk need not repeat the name of what its document is about);
+- its key words: the other content words, less the words of asking itself (how many, what share, cost,
+  when, which firm...), of which the passage must hold at least two thirds (rounded up: 1 of 1, 2 of 2 or 3,
+  3 of 4).
+
+Words match across word forms ("seeps" matches "seepage", "inspect" matches "inspection"). A question with
+neither names nor key words ("What is it?") has no subject to check: every passage is about it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from docpipe.logic.ask_grounding import terms
+
+_TOKEN = re.compile(r"[^\W_]+(?:[&-][^\W_]+)*")  # "Bridge's" is the name "Bridge"; "dam_review.md" is 3 words
+_CODE = re.compile(r"(?=.*\d)(?=.*[A-Za-z])[\w-]+")  # FB-14, PM-0417, A40
+# what a question asks with, not what it asks about: figures, kinds of answer, auxiliaries, verbs of asking
+_ASKING = terms(
+    "who whom whose which what when where why how many much long wide deep high tall large big heavy old far "
+    "often thick soon share percentage percent proportion fraction year date amount size length width depth "
+    "height number sum total cost costs fee fees price budget firm company name person people "
+    "will would should could can may might must shall next new current each every per expected estimated "
+    "planned say says tell give know mention describe happen take get make go done carried")
+
+
+def stems_match(wanted: str, held: set[str]) -> bool:
+    """A stem is held as itself, or as a longer or shorter form of at least four letters ("seep"/"seepag")."""
+    if wanted in held:
+        return True
+    return len(wanted) >= 4 and any(len(word) >= 4 and (word.startswith(wanted) or wanted.startswith(word))
+                                    for word in held)
+
+
+class Subject:
+    """The names and key words of a question, and whether a passage is about them."""
+
+    def __init__(self, question: str):
+        tokens = _TOKEN.findall(question)
+        self.names = {token.lower() for index, token in enumerate(tokens)
+                      if (index > 0 and token[:1].isupper() and token != "I") or _CODE.fullmatch(token)}
+        self.key_words = terms(question) - _ASKING - terms(" ".join(self.names))
+        self.needed = math.ceil(2 * len(self.key_words) / 3)
+
+    def is_about(self, passage: str, document: str = "") -> bool:
+        """Whether ``passage`` is about the subject; its names may stand anywhere in ``document`` (the text of
+        the passage's document that was retrieved, and its name): a chunk need not repeat the name of the
+        dam its document is about."""
+        words = {token.lower() for token in _TOKEN.findall(passage + "\n" + document)}
+        if not self.names <= words:
+            return False
+        held = terms(passage)
+        return sum(stems_match(word, held) for word in self.key_words) >= self.needed
+
+
+def any_about_the_subject(hits: list[dict], question: str) -> bool:
+    """Whether any of ``hits`` (S3 Vectors results with metadata) is about the question's subject, each read
+    with the other hits of its document and the document's source key."""
+    subject = Subject(question)
+    documents: dict[str, list[str]] = {}
+    for hit in hits:
+        meta = hit["metadata"]
+        documents.setdefault(meta["doc_id"], [meta.get("source_key", "")]).append(meta["text"])
+    return any(subject.is_about(hit["metadata"]["text"], "\n".join(documents[hit["metadata"]["doc_id"]]))
+               for hit in hits)

@@ -40,7 +40,7 @@ def test_docpipe_console_serves_on_this_machine_and_stops_on_ctrl_c(tmp_path):
                 break
             except OSError:
                 time.sleep(0.1)
-        assert "Drop files here" in page and '<script src="/static/htmx.min.js"' in page
+        assert "Drop files here" in page and '<script src="/static/console.js"' in page
         assert "https://" not in page  # nothing from a CDN
         script = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/htmx.min.js", timeout=10).read()
         assert len(script) > 40_000 and b"htmx" in script

@@ -4,6 +4,7 @@ shapes them, names made safe, the moto hook that rings on each history event (a 
 from __future__ import annotations
 
 import datetime
+import re
 import json
 import threading
 import uuid
@@ -180,3 +181,27 @@ def test_fine_tuning_runs_are_read_from_each_jobs_log_and_plotted(tmp_path):
     assert len(lines["series loss"]) == 4 and len(lines["series eval_loss"]) == 2
     heights = [float(point.split(",")[1]) for point in lines["series loss"]]
     assert heights == sorted(heights)  # the loss falls: each point lower on the chart (larger y) than the last
+
+
+def test_ocr_lines_are_boxed_over_the_page_image_with_their_confidence():
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from docpipe_local.console.catalog import Row
+    from docpipe_local.console.document_view import highlight
+
+    templates = Environment(loader=PackageLoader("docpipe_local.console", "templates"),
+                            autoescape=select_autoescape(["html"]))
+    templates.globals.update(token="t", money=str, seconds=str, row_html=str)
+    text = "NOTICE\nBridge closed"
+    page = {"page": 1, "text": text, "confidence": 91.5, "image": True, "pieces": highlight(text, "Bridge closed"),
+            "lines": [{"text": "NOTICE", "confidence": 96.0, "bbox": [0.1, 0.05, 0.3, 0.04]},
+                      {"text": "Bridge <closed>", "confidence": 87.25, "bbox": [0.1, 0.12, 0.5, 0.04]}]}
+    html = templates.get_template("document.html").render(
+        row=Row("d-1", "scan.pdf", "inbox/scan.pdf", "SUCCEEDED"), page="documents", svg="", states={},
+        failed_state=None, has_history=False, manifest=None, outputs={}, pages=[page], quote="Bridge closed",
+        summary=None, translations=[], cost_lines=[], by_service=[])
+    boxes = re.findall(r'<span class="ocr-box" style="([^"]+)"\s+title="([^"]+)"', html)
+    assert boxes[0] == ("left:10.0%;top:5.0%;width:30.0%;height:4.0%", "NOTICE — confidence 96.0")
+    assert boxes[1][1] == "Bridge &lt;closed&gt; — confidence 87.2"  # escaped, never markup
+    assert "OCR confidence 91.5" in html
+    assert '<mark id="quote">Bridge closed</mark>' in html

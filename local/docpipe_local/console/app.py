@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -80,7 +81,10 @@ class Console:
                 folder = Path(tempfile.mkdtemp(dir=self.uploads))
                 path = folder / safety.safe_name(raw_name)
                 path.write_bytes(data)
-                self.session.submit(Source(path, path.name))
+                try:
+                    self.session.submit(Source(path, path.name))
+                finally:
+                    shutil.rmtree(folder)  # the inbox holds it now
                 names.append(path.name)
         self.watcher.ring()
         return names
@@ -100,6 +104,7 @@ def create_app(runtime: OfflineRuntime, *, upload_limit: int = UPLOAD_LIMIT_BYTE
         finally:
             console.broker.close()
             console.watcher.stop()
+            shutil.rmtree(console.uploads, ignore_errors=True)
 
     from docpipe_local.console import routes
 

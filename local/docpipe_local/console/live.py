@@ -141,11 +141,11 @@ class Watcher:
         self.running = running
         for subscriber in subscribers:
             if subscriber.execution is None:
+                for row_id in gone:  # first: an execution's row goes before its document's row comes
+                    self.broker.send(subscriber, "row", {"id": row_id, "gone": True})
                 for row in (list(self.catalog.rows.values()) if subscriber.fresh else changed):
                     self.broker.send(subscriber, "row", {"id": row.id, "status": row.status,
                                                          "html": self.render_row(row)})
-                for row_id in gone:
-                    self.broker.send(subscriber, "row", {"id": row_id, "gone": True})
                 subscriber.fresh = False
 
     def _send_states(self, subscriber: Subscriber, events: list[dict]) -> None:

@@ -169,10 +169,9 @@ def _languages(raw: str) -> tuple[str, str | None]:
             codes.append(code)
     unknown = [code for code in codes if code not in TRANSLATE_LANGUAGES]
     if not codes or unknown:
-        what = f"{', '.join(map(repr, unknown))} {'is not a language' if len(unknown) == 1 else 'are not languages'}" \
-            if unknown else "no language given"
-        return raw, (f"--languages: {what} Amazon Translate supports; supported: "
-                     f"{', '.join(sorted(TRANSLATE_LANGUAGES))}")
+        verb = "is not a language" if len(unknown) == 1 else "are not languages"
+        what = f"{', '.join(map(repr, unknown))} {verb} Amazon Translate supports" if unknown else "no language given"
+        return raw, f"--languages: {what}; supported: {', '.join(sorted(TRANSLATE_LANGUAGES))}"
     return ",".join(codes), None
 
 

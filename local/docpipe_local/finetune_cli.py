@@ -130,7 +130,8 @@ def main(runtime: OfflineRuntime, args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     elif result.succeeded:
         evaluation = summary["evaluation"]
-        console.print(f"[green]registered[/] {summary['model_package_arn']} (PendingManualApproval)")
+        console.print(f"[green]registered[/] {summary['model_package_arn']} (PendingManualApproval) after "
+                      f"{summary['seconds']:.0f} s", soft_wrap=True)
         console.print(f"held-out loss {evaluation['initial_eval_loss']:.4f} -> {evaluation['final_eval_loss']:.4f} "
                       f"({evaluation['eval_loss_improvement']:.1%} lower) on {evaluation['held_out_rows']} rows; "
                       f"estimate on {summary['estimate'].get('instance_type')}: ~{summary['estimate'].get('seconds')} s, "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable
 
 ENGLISH = "en"
@@ -28,6 +29,7 @@ _lock = threading.Lock()
 _identifier = None
 
 
+@lru_cache(maxsize=16384)  # the topic check and the content filters ask about the same sentences of a page
 def _classify(text: str) -> tuple[str, float]:
     global _identifier
     with _lock:

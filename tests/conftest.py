@@ -15,6 +15,10 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+# The handlers' logger (powertools) takes sys.stdout when first imported: import it here, before any test runs,
+# not inside a test using capsys, whose stream is closed after that test and then written to by later ones.
+import docpipe.observability  # noqa: E402,F401
+
 
 def pdf_of(pages: list[str]) -> bytes:
     """A born-digital PDF with one page per text (fpdf2, Helvetica 11 pt)."""

@@ -7,8 +7,6 @@ import json
 
 import pytest
 
-import docpipe.observability  # noqa: F401 - the handlers' logger takes sys.stdout when first imported: here,
-# not inside a test, where it would be capsys's stream, closed after that test
 from docpipe.logic.ask import NOTHING_INDEXED
 from docpipe_local import cli
 

@@ -7,8 +7,6 @@ import json
 
 import pytest
 
-import docpipe.observability  # noqa: F401 - the handlers' logger takes sys.stdout when first imported: here, not
-# inside a test, where it would be capsys's stream, closed after that test (and written to by the next module's)
 from docpipe_local.cli import main
 from docpipe_local.emulators.sagemaker_endpoints import LOCAL_COMPONENT, LOCAL_ENDPOINT
 

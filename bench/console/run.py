@@ -1,7 +1,7 @@
 """bench/console: the web console's three targets, measured in headless Chromium (Playwright, Debian's
 chromium-headless-shell) against a console serving an offline runtime in this process.
 
-    python bench/console/run.py [--documents 200] [--loads 7] [--files samples/faq.md samples/bad ...]
+    python bench/console/run.py [--documents 200] [--loads 7] [--cycles 2] [--files samples/faq.md samples/bad ...]
 
 1. interactive: the documents page with N documents listed, from the request to the page's script having
    wired its handlers (DOMContentLoaded, event stream opened): median of --loads loads (target <= 300 ms),
@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--files", nargs="+", default=["samples/faq.md", "samples/site_photo.txt", "samples/bad"],
                         help="what the overhead runs process (default: a text sample, a note and the hostile files)")
     parser.add_argument("--skip-overhead", action="store_true")
+    parser.add_argument("--cycles", type=int, default=2, help="ABBA cycles of the overhead runs (default 2: 8 runs)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -137,7 +138,7 @@ def main() -> None:
         if not args.skip_overhead:
             files = files_of(args.files)
             runs = {"without": [], "with": []}
-            for mode in ("without", "with", "with", "without"):  # ABBA: drift on a shared machine cancels
+            for mode in ("without", "with", "with", "without") * args.cycles:  # ABBA: drift on a shared machine cancels
                 with tempfile.TemporaryDirectory() as home, OfflineRuntime(home=Path(home), persist=False) as runtime:
                     if mode == "with":
                         with BackgroundConsole(runtime) as console:
@@ -150,7 +151,7 @@ def main() -> None:
                 print(mode, f"{runs[mode][-1]:.1f} s", flush=True)
             without, with_page = statistics.mean(runs["without"]), statistics.mean(runs["with"])
             results["overhead"] = {"files": len(files), "without_s": without, "with_s": with_page,
-                                   "ratio": with_page / without}
+                                   "ratio": with_page / without, "runs": runs}
             print("overhead", results["overhead"], flush=True)
         browser.close()
     print(json.dumps(results, indent=2))

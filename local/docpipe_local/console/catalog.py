@@ -50,6 +50,13 @@ class Catalog:
         self._finished_executions: dict[str, dict] = {}  # arn -> describe_execution, once it stopped
         self._lock = threading.Lock()
         self.rows: dict[str, Row] = {}
+        # the ledger as last read: a whole scan (moto's Scan: ~3 ms an item) only when asked; in between, only
+        # the items of this process's executions that have not settled are read again (GetItem)
+        self._items: dict[str, dict] | None = None
+        self._live: set[str] = set()
+        self._doc_of: dict[str, str] = {}  # execution ARN -> the doc_id its Validate claimed
+        self._settled: set[str] = set()  # stopped executions whose document's final item was read
+        self._final_rows: dict[str, tuple[dict, bool, Row]] = {}  # doc_id -> (its item, in the inbox, its row)
 
 
     # --- reading ---------------------------------------------------------------------------------------
@@ -94,11 +101,13 @@ class Catalog:
     def history(self, arn: str) -> list[dict]:
         return self.runtime.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
 
-    def refresh(self, history: Callable[[str], list[dict]] | None = None) -> tuple[list[Row], list[str]]:
-        """Read everything again: the rows that differ from the last refresh (new ones included), and the ids of
-        rows gone (an execution's row once Validate claimed its document's row)."""
+    def refresh(self, history: Callable[[str], list[dict]] | None = None,
+                whole_ledger: bool = False) -> tuple[list[Row], list[str]]:
+        """Read the rows again (`whole_ledger`: scan the documents table and list the inbox too, as after an
+        upload or a delete): the rows that differ from the last refresh (new ones included), and the ids of rows
+        gone (an execution's row once Validate claimed its document's row)."""
         with self._lock:
-            rows = self._build(history or self.history)
+            rows = self._build(history or self.history, whole_ledger)
             changed = [row for row_id, row in rows.items() if self.rows.get(row_id) != row]
             gone = [row_id for row_id in self.rows if row_id not in rows]
             self.rows = rows
@@ -122,16 +131,41 @@ class Catalog:
                 return changed, []
         return self.refresh(history)
 
-    def _build(self, history: Callable[[str], list[dict]]) -> dict[str, Row]:
+    def _read_ledger(self, executions: dict[str, dict], history: Callable[[str], list[dict]], whole: bool) -> None:
+        if whole or self._items is None:
+            # items without a status are not documents (the table also holds the pipeline's cache entries)
+            self._items = {item["doc_id"]: item for item in self._ledger() if "status" in item}
+            self._live = self._live_keys()
+            self._settled |= {arn for arn, e in executions.items() if e["status"] != "RUNNING"}
+            return
+        for arn, execution in executions.items():
+            if arn in self._settled:
+                continue
+            doc_id = self._doc_of.get(arn) or _claimed_doc_id(history(arn))
+            if doc_id is None:
+                continue  # not claimed yet: listed by its execution
+            self._doc_of[arn] = doc_id
+            item = self.runtime.dynamodb.get_item(TableName=self.table, Key={"doc_id": {"S": doc_id}},
+                                                  ConsistentRead=True).get("Item")
+            if item:
+                self._items[doc_id] = {name: next(iter(value.values())) for name, value in item.items()}
+            if execution["status"] != "RUNNING":
+                self._settled.add(arn)
+
+    def _build(self, history: Callable[[str], list[dict]], whole_ledger: bool) -> dict[str, Row]:
         rt = self.runtime
-        live = self._live_keys()
         executions = {e["executionArn"]: e for e in self._executions()}
+        self._read_ledger(executions, history, whole_ledger)
+        live = self._live
         rows: dict[str, Row] = {}
         claimed: set[str] = set()
-        for item in self._ledger():
-            if "status" not in item:
-                continue  # not a document's item (the table also holds the pipeline's cache entries)
+        for item in self._items.values():
             key = item.get("source_key", "")
+            settled = self._final_rows.get(item["doc_id"])
+            if settled is not None and settled[0] is item and settled[1] == (key in live):
+                rows[item["doc_id"]] = settled[2]  # a finished document's row, as built from this very item
+                claimed.add(settled[2].execution or "")
+                continue
             row = Row(item["doc_id"], _name(key, rt.inbox_prefix), key, item["status"], reason=item.get("reason"),
                       execution=item.get("execution_id"), started=_iso(item.get("claimed_at")))
             claimed.add(row.execution or "")
@@ -142,6 +176,8 @@ class Catalog:
                 self._fill_from_execution(row, execution, history)
             if key not in live and row.status != "RUNNING":
                 row.status = "DELETED"
+            if item["status"] in FINAL and self.manifest(row.id) is not None:
+                self._final_rows[row.id] = (item, key in live, row)
             rows[row.id] = row
         for arn, execution in executions.items():  # executions that never claimed a document
             if arn in claimed:
@@ -180,6 +216,18 @@ class Catalog:
             described = self._described(execution)
             row.status = "FAILED"
             row.reason = " ".join(filter(None, [described.get("error"), described.get("cause")])) or status.lower()
+
+
+def _claimed_doc_id(events: list[dict]) -> str | None:
+    """The doc_id in Validate's output (the state that claims the document in the ledger)."""
+    for event in events:
+        details = event.get("stateExitedEventDetails")
+        if details and details["name"] == "Validate" and details.get("output"):
+            try:
+                return json.loads(details["output"])["document"]["doc_id"]
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
 
 
 def _last_entered(events: list[dict]) -> str | None:

@@ -20,7 +20,8 @@ from docpipe_local.console import changes, history
 from docpipe_local.console.catalog import Catalog, Row
 
 COALESCE_SECONDS = 0.03  # a burst of history events (a state exits, the next enters) is read once
-IDLE_SECONDS = 2.0  # everything is read again at least this often (changes that record no history event)
+IDLE_SECONDS = 2.0  # the rows are read again at least this often
+WHOLE_LEDGER_SECONDS = 30.0  # and the whole documents table and inbox (besides after uploads and deletes)
 _STOP = object()
 
 
@@ -103,7 +104,7 @@ class Watcher:
         self._bell.set()
 
     def _run(self) -> None:
-        last = 0.0
+        last = last_whole = 0.0
         while not self._stop.is_set():
             rang = self._bell.wait(IDLE_SECONDS)
             if self._stop.is_set():
@@ -114,16 +115,19 @@ class Watcher:
             if rang:
                 time.sleep(COALESCE_SECONDS)
             self._bell.clear()
-            everything = self._everything or not rang or time.monotonic() - last >= IDLE_SECONDS
-            self._everything = False
+            asked, self._everything = self._everything, False
+            everything = asked or not rang or time.monotonic() - last >= IDLE_SECONDS
+            whole = asked or time.monotonic() - last_whole >= WHOLE_LEDGER_SECONDS
             if everything:
                 last = time.monotonic()
+            if whole:
+                last_whole = time.monotonic()
             try:
-                self.tick(everything)
+                self.tick(everything, whole)
             except Exception as err:  # a read that failed mid-change is read again on the next tick
                 self.catalog.runtime.warnings.append(f"console: {err}")
 
-    def tick(self, everything: bool = True) -> None:
+    def tick(self, everything: bool = True, whole_ledger: bool = False) -> None:
         subscribers = self.broker.watched
         read: dict[str, list[dict]] = {}  # each execution's history read once in this look, for all its readers
 
@@ -134,7 +138,10 @@ class Watcher:
         for subscriber in subscribers:  # a document page first: its states are what a person is watching
             if subscriber.execution is not None:
                 self._send_states(subscriber, history_of(subscriber.execution))
-        changed, gone = (self.catalog.refresh if everything else self.catalog.refresh_running)(history_of)
+        if everything:
+            changed, gone = self.catalog.refresh(history_of, whole_ledger)
+        else:
+            changed, gone = self.catalog.refresh_running(history_of)
         running = {row.id for row in self.catalog.rows.values() if row.status == "RUNNING"}
         if self.running - running:
             self.on_finished()  # commit the offline state after each finished document

@@ -24,7 +24,7 @@ def build(console) -> list[Route]:
             raise HTTPException(404, "no such document")
         row = console.catalog.rows.get(doc_id)
         if row is None:
-            console.catalog.refresh()
+            console.catalog.refresh(whole_ledger=True)
             row = console.catalog.rows.get(doc_id)
         if row is None:
             raise HTTPException(404, "no such document")

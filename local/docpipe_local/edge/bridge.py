@@ -29,6 +29,10 @@ from .protocol import EdgeError
 _CLIENT_CONFIG = Config(retries={"total_max_attempts": 1}, max_pool_connections=64,
                         read_timeout=900, connect_timeout=5)
 
+# what the data directory's state holds (persistence.py), and the operations that only read it
+_PERSISTED = {"s3", "dynamodb"}
+_READS = ("Get", "List", "Describe", "Head", "Query", "Scan", "BatchGet")
+
 # S3 writes that make S3 send an event: (detail-type, reason)
 _S3_EVENTS = {"PutObject": ("Object Created", "PutObject"), "CopyObject": ("Object Created", "CopyObject"),
               "CompleteMultipartUpload": ("Object Created", "CompleteMultipartUpload"),
@@ -43,7 +47,7 @@ class Bridge:
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self.notifying = _notifying_buckets(runtime)
-        self.writes = 0  # mutating calls since start (the periodic saver reads it)
+        self.writes = 0  # S3 and DynamoDB writes since start (the periodic saver reads it)
 
     def client(self, service: str, region: str):
         key = (service, region)
@@ -62,7 +66,7 @@ class Bridge:
             raise _edge_error(err) from None
         except ParamValidationError as err:
             raise EdgeError("ValidationException", str(err).split(":", 1)[-1].strip()) from None
-        if not operation.startswith(("Get", "List", "Describe", "Head", "Query", "Scan", "BatchGet")):
+        if service in _PERSISTED and not operation.startswith(_READS):
             self.writes += 1
         if service == "s3" and operation in _S3_EVENTS:
             self._notify(operation, params, result, region)

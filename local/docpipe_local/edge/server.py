@@ -71,6 +71,7 @@ def run(runtime: Any, args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
+    runtime.save()  # a failure here is reported by the command (the last saved state stays as it was)
     print("docpipe serve: stopped; state saved", file=sys.stderr)
     return 0
 

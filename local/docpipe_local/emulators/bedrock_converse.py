@@ -29,10 +29,12 @@ caching (``cachePoint`` accepted, nothing cached).
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import threading
 import time
+import uuid
 from typing import Any
 
 from docpipe_local.emulators.base import Emulator, ServiceError
@@ -189,6 +191,25 @@ class ConverseEmulator(Emulator):
                        default=0)
         return {"stream": _stream_events(first, updates, holdback)}
 
+    def InvokeModelWithResponseStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The model's own streaming chunks for an Anthropic Messages or Amazon Nova ``messages-v1`` body.
+
+        The body becomes the equivalent Converse request, answered by :meth:`ConverseStream` (so the same
+        validations, guardrail and token-by-token text); its events are rewritten into the model family's
+        native chunks, each an event-stream ``chunk`` whose ``bytes`` are one JSON object, the last one
+        carrying ``amazon-bedrock-invocationMetrics`` as Bedrock's does."""
+        started = time.perf_counter()
+        check_model_id(params["modelId"])
+        family, converse = _converse_request(params)
+        turns = [{"role": m["role"], "content": m["content"][0]["text"]} for m in converse["messages"]]
+        system = "\n\n".join(block["text"] for block in converse.get("system", ())) or None
+        input_tokens = self.llm.prompt_tokens(turns, system) if family == "anthropic" else 0
+        events = self.ConverseStream(converse)["stream"]
+        chunks = _anthropic_chunks(events, params["modelId"], input_tokens) if family == "anthropic" \
+            else _nova_chunks(events)
+        return {"body": _with_invocation_metrics(chunks, started, "guardrailConfig" in converse),
+                "contentType": "application/json"}
+
     def _converse(self, params: dict[str, Any], on_text: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
         model_id = params["modelId"]
@@ -304,3 +325,138 @@ def _stream_events(first: tuple[str, Any], updates: queue.Queue, holdback: int):
     if "trace" in response:
         metadata["trace"] = response["trace"]
     yield {"metadata": metadata}
+
+
+# -- InvokeModelWithResponseStream: native bodies in, native chunks out ---------------------------------------
+
+def _malformed(detail: str) -> ServiceError:
+    return _invalid(f"Malformed input request: {detail}, please reformat your input and try again.")
+
+
+def _body_json(params: dict) -> dict:
+    content_type = (params.get("contentType") or "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise _invalid("The provided content type is not supported by this model: use application/json.")
+    body = params.get("body") or b""
+    body = body.read() if hasattr(body, "read") else body
+    try:
+        request = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise _malformed("#: expected type: JSONObject") from None
+    if not isinstance(request, dict):
+        raise _malformed("#: expected type: JSONObject")
+    return request
+
+
+def _block_text(content: Any, where: str) -> str:
+    """A message's text: a plain string, or its text blocks (Anthropic ``{"type": "text"}``, Nova ``{"text"}``)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list) or not content:
+        raise _malformed(f"{where}: expected a non-empty list of content blocks")
+    texts = []
+    for block in content:
+        if not isinstance(block, dict) or not isinstance(block.get("text"), str) or \
+                block.get("type", "text") != "text":
+            raise _malformed(f"{where}: only text content blocks are supported offline")
+        texts.append(block["text"])
+    return "\n".join(texts)
+
+
+def _converse_request(params: dict) -> tuple[str, dict]:
+    """("anthropic" | "nova", the Converse request that asks the same), from InvokeModel's parameters."""
+    request = _body_json(params)
+    model_id = params["modelId"]
+    anthropic = "anthropic." in model_id or "anthropic_version" in request
+    messages = request.get("messages")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+        raise _malformed("#: required key [messages] not found" if messages is None else
+                         "#/messages: expected a list of messages with a role")
+    converse: dict[str, Any] = {"modelId": model_id, "messages": [
+        {"role": m["role"], "content": [{"text": _block_text(m.get("content"), f"#/messages/{i}/content")}]}
+        for i, m in enumerate(messages)]}
+    system = request.get("system")
+    if system:
+        converse["system"] = [{"text": _block_text(system, "#/system")}]
+    if anthropic:
+        if "max_tokens" not in request:
+            raise _malformed("#: required key [max_tokens] not found")
+        names = {"max_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP",
+                 "stop_sequences": "stopSequences"}
+        config = {names[key]: value for key, value in request.items() if key in names}
+    else:
+        given = request.get("inferenceConfig") or {}
+        names = {"max_new_tokens": "maxTokens", "maxTokens": "maxTokens", "temperature": "temperature",
+                 "topP": "topP", "top_p": "topP", "stopSequences": "stopSequences"}
+        config = {names[key]: value for key, value in given.items() if key in names}
+    converse["inferenceConfig"] = config
+    if params.get("guardrailIdentifier") or params.get("guardrailVersion"):
+        converse["guardrailConfig"] = {"guardrailIdentifier": params.get("guardrailIdentifier"),
+                                       "guardrailVersion": params.get("guardrailVersion"),
+                                       "trace": (params.get("trace") or "DISABLED").lower()}
+    return ("anthropic" if anthropic else "nova"), converse
+
+
+def _anthropic_chunks(events: Any, model_id: str, input_tokens: int):
+    """Anthropic Messages streaming events: message_start, content block start/deltas/stop, message_delta
+    (stop reason, output tokens) and message_stop."""
+    stop_reason = "end_turn"
+    for event in events:
+        if "messageStart" in event:
+            yield {"type": "message_start", "message": {
+                "id": f"msg_bdrk_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
+                "model": model_id, "content": [], "stop_reason": None, "stop_sequence": None,
+                "usage": {"input_tokens": input_tokens, "output_tokens": 0}}}
+            yield {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        elif "contentBlockDelta" in event:
+            yield {"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "text_delta", "text": event["contentBlockDelta"]["delta"]["text"]}}
+        elif "contentBlockStop" in event:
+            yield {"type": "content_block_stop", "index": 0}
+        elif "messageStop" in event:
+            stop_reason = event["messageStop"]["stopReason"]
+        elif "metadata" in event:
+            usage = event["metadata"]["usage"]
+            # a guardrail's intervention is told by amazon-bedrock-guardrailAction, not by a stop reason
+            yield {"type": "message_delta", "delta": {
+                "stop_reason": "end_turn" if stop_reason == "guardrail_intervened" else stop_reason,
+                "stop_sequence": None}, "usage": {"output_tokens": usage["outputTokens"]}}
+            yield {"type": "message_stop", "_usage": usage, "_trace": event["metadata"].get("trace"),
+                   "_intervened": stop_reason == "guardrail_intervened"}
+
+
+def _nova_chunks(events: Any):
+    """Amazon Nova's streaming chunks: Converse's own event shapes, one event per chunk."""
+    stop_reason = None
+    for event in events:
+        if "messageStop" in event:
+            stop_reason = event["messageStop"]["stopReason"]
+        if "metadata" in event:
+            metadata = event["metadata"]
+            yield {"metadata": {"usage": {"inputTokens": metadata["usage"]["inputTokens"],
+                                          "outputTokens": metadata["usage"]["outputTokens"]},
+                                "metrics": {}, "trace": {}},
+                   "_usage": metadata["usage"], "_trace": metadata.get("trace"),
+                   "_intervened": stop_reason == "guardrail_intervened"}
+        else:
+            yield event
+
+
+def _with_invocation_metrics(chunks: Any, started: float, guarded: bool):
+    """Each chunk as an event-stream ``chunk`` event; the last one (which carries ``_usage``) gets Bedrock's
+    invocation metrics, and with a guardrail its action (and trace, when asked for)."""
+    first_byte = None
+    for chunk in chunks:
+        if first_byte is None:
+            first_byte = int(round((time.perf_counter() - started) * 1000))
+        usage, trace, intervened = chunk.pop("_usage", None), chunk.pop("_trace", None), chunk.pop("_intervened", False)
+        if usage is not None:
+            chunk["amazon-bedrock-invocationMetrics"] = {
+                "inputTokenCount": usage["inputTokens"], "outputTokenCount": usage["outputTokens"],
+                "invocationLatency": int(round((time.perf_counter() - started) * 1000)),
+                "firstByteLatency": first_byte}
+            if guarded:
+                chunk["amazon-bedrock-guardrailAction"] = "INTERVENED" if intervened else "NONE"
+                if trace:
+                    chunk["amazon-bedrock-trace"] = trace
+        yield {"chunk": {"bytes": json.dumps(chunk, ensure_ascii=False).encode()}}

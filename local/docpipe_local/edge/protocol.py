@@ -104,7 +104,12 @@ class Wire:
     def respond(self, operation: OperationModel, result: dict[str, Any], request: Request,
                 request_id: str) -> Response:
         serializer = create_serializer(self.service, self.protocol)
-        return serializer.serialize_to_response(result, operation, _negotiation(request), request_id)
+        response = serializer.serialize_to_response(result, operation, _negotiation(request), request_id)
+        if operation.has_event_stream_output:  # LocalStack's serializer writes only the stream there
+            for name, member in operation.output_shape.members.items():
+                if member.serialization.get("location") == "header" and result.get(name) is not None:
+                    response.headers[member.serialization["name"]] = str(result[name])
+        return response
 
     def error(self, err: EdgeError, request: Request, request_id: str,
               operation: OperationModel | None = None) -> Response:

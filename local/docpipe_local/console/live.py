@@ -22,6 +22,10 @@ from docpipe_local.console.catalog import Catalog, Row
 COALESCE_SECONDS = 0.03  # a burst of history events (a state exits, the next enters) is read once
 IDLE_SECONDS = 2.0  # the rows are read again at least this often
 WHOLE_LEDGER_SECONDS = 30.0  # and the whole documents table and inbox (besides after uploads and deletes)
+# The table's running rows (their current state) are read at most this often: each costs a GetExecutionHistory
+# (moto answers every event of it, ~10-50 ms), while a document's page, whose graph a person is watching, is
+# read on every history event.
+ROWS_SECONDS = 1.0
 _STOP = object()
 
 
@@ -82,6 +86,7 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name="docpipe-console-watcher", daemon=True)
         self._unsubscribe: Callable[[], None] | None = None
         self._everything = True  # the next tick reads everything, not only the running rows
+        self._rows_at, self._rows_due = 0.0, False
         self.running: set[str] = set()
 
     def start(self) -> None:
@@ -106,11 +111,11 @@ class Watcher:
     def _run(self) -> None:
         last = last_whole = 0.0
         while not self._stop.is_set():
-            rang = self._bell.wait(IDLE_SECONDS)
+            rang = self._bell.wait(ROWS_SECONDS if self._rows_due else IDLE_SECONDS)
             if self._stop.is_set():
                 return
             if rang and not self.broker.watched and time.monotonic() - last < IDLE_SECONDS:
-                self._bell.clear()  # nobody is looking: the once-a-second read will do
+                self._bell.clear()  # nobody is looking: the read every IDLE_SECONDS will do
                 continue
             if rang:
                 time.sleep(COALESCE_SECONDS)
@@ -138,6 +143,11 @@ class Watcher:
         for subscriber in subscribers:  # a document page first: its states are what a person is watching
             if subscriber.execution is not None:
                 self._send_states(subscriber, history_of(subscriber.execution))
+        now = time.monotonic()
+        if not everything and now - self._rows_at < ROWS_SECONDS:
+            self._rows_due = True  # the table's running rows move at most once a ROWS_SECONDS
+            return
+        self._rows_at, self._rows_due = now, False
         if everything:
             changed, gone = self.catalog.refresh(history_of, whole_ledger)
         else:

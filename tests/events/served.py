@@ -3,13 +3,13 @@ what `docpipe serve` is, inside the test process so that tests can look at the r
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from docpipe_local.edge.server import listening_socket
 from docpipe_local.runtime import OfflineRuntime
 
 START_TIMEOUT = 60  # bounds a hang only
@@ -21,9 +21,7 @@ def process_mode_runtime(home: Path, **options) -> Iterator[tuple[OfflineRuntime
 
     from docpipe_local.edge.app import create_app
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))  # bound before the runtime starts: its workers need the URL
-        sock.listen(64)
+    with listening_socket("127.0.0.1", 0) as sock:  # bound before the runtime starts: its workers need the URL
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         with OfflineRuntime(home=home, persist=False, lambda_mode="process", endpoint_url=url, **options) as runtime:
             server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning", lifespan="off",

@@ -104,7 +104,8 @@ def create_app(runtime: Any, *, max_body: int | None = None) -> Starlette:
                 response = wire.respond(operation, result, wire_request, request_id)
                 response.headers["Content-Type"] = "application/vnd.amazon.eventstream"
                 return response
-            result = bridge.call(wire.name, operation.name, params, scope.region or REGION)
+            result = bridge.call(wire.name, operation.name, params, scope.region or REGION,
+                                 wire_request.headers.get("X-Amz-Security-Token"))
             return wire.respond(operation, result, wire_request, request_id)
         except EdgeError as err:
             return wire.error(err, wire_request, request_id, operation)

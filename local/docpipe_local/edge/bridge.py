@@ -11,6 +11,7 @@ document pipeline.
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from typing import Any
 
 import boto3
@@ -21,6 +22,8 @@ from botocore.response import StreamingBody
 from botocore.validate import validate_parameters
 
 from docpipe_local.emulators.base import EmulatorHub, ServiceError
+from docpipe_local.iam.recorder import calling
+from docpipe_local.lambda_workers import function_of_session_token
 from docpipe_local.trigger import s3_event
 
 from .protocol import EdgeError
@@ -56,12 +59,18 @@ class Bridge:
                 self._clients[key] = boto3.client(service, region_name=region, config=_CLIENT_CONFIG)
             return self._clients[key]
 
-    def call(self, service: str, operation: str, params: dict[str, Any], region: str) -> dict[str, Any]:
-        """The operation's result as boto3 returns it, without ResponseMetadata; blobs read into bytes."""
+    def call(self, service: str, operation: str, params: dict[str, Any], region: str,
+             session_token: str | None = None) -> dict[str, Any]:
+        """The operation's result as boto3 returns it, without ResponseMetadata; blobs read into bytes.
+
+        A call signed by a Lambda worker (its session token names its function) is made as that function's,
+        so the IAM recorder puts it on the function's account as it does for in-process handlers."""
         client = self.client(service, region)
         method = getattr(client, xform_name(operation))
+        function = function_of_session_token(session_token)
         try:
-            result = method(**params)
+            with calling(function) if function else nullcontext():
+                result = method(**params)
         except ClientError as err:
             raise _edge_error(err) from None
         except ParamValidationError as err:

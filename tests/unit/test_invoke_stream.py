@@ -101,7 +101,7 @@ def test_a_guardrail_named_in_the_request_assesses_the_answer(client):
     (b"not json", NOVA),
     (json.dumps({"anthropic_version": "bedrock-2023-05-31",
                  "messages": [{"role": "user", "content": "hi"}]}).encode(), ANTHROPIC),  # no max_tokens
-    (json.dumps({"prompt": "hi"}).encode(), NOVA),  # no messages
+    (json.dumps({"schemaVersion": "messages-v1"}).encode(), NOVA),  # no messages
     (json.dumps({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]}).encode(), NOVA),
 ])
 def test_a_bad_body_is_a_validation_exception_before_any_stream(client, body, model):
@@ -109,6 +109,15 @@ def test_a_bad_body_is_a_validation_exception_before_any_stream(client, body, mo
         client.invoke_model_with_response_stream(modelId=model, body=body)
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_a_prompt_body_says_it_is_not_emulated(client):
+    with pytest.raises(ClientError) as raised:
+        client.invoke_model_with_response_stream(modelId="amazon.titan-text-express-v1",
+                                                 body=json.dumps({"inputText": "hi"}).encode())
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert "not" in raised.value.response["Error"]["Message"]
+    assert "emulated offline" in raised.value.response["Error"]["Message"]
 
 
 def test_an_unknown_guardrail_is_a_validation_exception(client):

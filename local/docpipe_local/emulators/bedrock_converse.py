@@ -23,6 +23,9 @@ masked -> the anonymized text, both with stopReason ``guardrail_intervened``. ``
 output assessments keyed by guardrail id, and the unfiltered ``modelOutput`` when the output was changed.
 An unknown guardrail id or version is a ``ValidationException`` (the model call never happens).
 
+InvokeModelWithResponseStream: an Anthropic Messages or Amazon Nova ``messages-v1`` body is answered as the
+equivalent ConverseStream and sent as that family's native streaming chunks (see the method).
+
 Not emulated: tool use, images/documents, ``additionalModelRequestFields`` (accepted and ignored), prompt
 caching (``cachePoint`` accepted, nothing cached).
 """
@@ -369,6 +372,9 @@ def _converse_request(params: dict) -> tuple[str, dict]:
     model_id = params["modelId"]
     anthropic = "anthropic." in model_id or "anthropic_version" in request
     messages = request.get("messages")
+    if messages is None and ("inputText" in request or "prompt" in request):
+        raise _invalid("Only Anthropic Messages and Amazon Nova messages-v1 bodies are emulated offline for "
+                       "InvokeModelWithResponseStream; this model's prompt body format is not.")
     if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
         raise _malformed("#: required key [messages] not found" if messages is None else
                          "#/messages: expected a list of messages with a role")

@@ -60,18 +60,23 @@ class AskAnswer(BaseModel):
     extractive: bool = False  # none of what the model said was kept: the answer quotes the best passage
 
 
+def retrieve(question: str, top_k: int, doc_id: str | None) -> tuple[list[dict], list[dict]]:
+    """The index's candidates for ``question`` (three per passage wanted, nearest first), and those close
+    enough to matter."""
+    question_vector = embed_texts([question], use_cache=False).vectors[0]
+    hits = vectors.query(question_vector, min(top_k * CANDIDATES_PER_PASSAGE, MAX_CANDIDATES), doc_id)
+    return hits, [hit for hit in hits if hit.get("distance", 1.0) <= get_settings().ask_max_distance]
+
+
 def answer_question(request: AskRequest) -> AskAnswer:
     settings = get_settings()
-    question_vector = embed_texts([request.question], use_cache=False).vectors[0]
-    candidates = min(request.top_k * CANDIDATES_PER_PASSAGE, MAX_CANDIDATES)  # re-ranked down to top_k below
-    hits = vectors.query(question_vector, candidates, request.doc_id)
+    hits, relevant = retrieve(request.question, request.top_k, request.doc_id)
     if not hits:  # the index (or the document) holds no vector at all: not the same as nothing relevant
         empty = DOCUMENT_NOT_INDEXED.format(doc_id=request.doc_id) if request.doc_id else NOTHING_INDEXED
         return AskAnswer(question=request.question, answer=empty, found=False)
-    relevant = [hit for hit in hits if hit.get("distance", 1.0) <= settings.ask_max_distance]
     if not any_about_the_subject(relevant, request.question):  # none close enough, or none about it
         return AskAnswer(question=request.question, answer=NOT_FOUND, found=False)
-    relevant = rerank(relevant, request.question, request.top_k)
+    relevant = rerank(relevant, request.question, request.top_k)  # the best top_k of the candidates
     passages = "\n\n".join(f"[{n}] {hit['metadata']['text']}" for n, hit in enumerate(relevant, 1))
     params = {
         "modelId": settings.generation_model_id,

@@ -70,6 +70,11 @@ class Emulator:
     def handles(self, operation: str) -> bool:
         return callable(getattr(self, operation, None)) and operation[:1].isupper()
 
+    def serves(self, operation: str, params: dict[str, Any]) -> bool:
+        """Whether this request is for this emulator, where several handle one operation (bedrock-runtime
+        InvokeModel: embedding model ids go to the embeddings emulator, text model ids to Converse's)."""
+        return True
+
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return getattr(self, operation)(params)
 
@@ -154,6 +159,12 @@ class EmulatorHub:
     def find(self, service: str, operation: str) -> Emulator | None:
         return next((e for e in self.emulators.get(service, ()) if e.handles(operation)), None)
 
+    def route(self, service: str, operation: str, params: dict[str, Any]) -> Emulator:
+        """The first emulator that handles the operation and serves these parameters; when none claims
+        them, the first that handles it (its error tells the caller what is wrong)."""
+        handlers = [e for e in self.emulators.get(service, ()) if e.handles(operation)]
+        return next((e for e in handlers if e.serves(operation, params)), handlers[0])
+
     def __enter__(self) -> "EmulatorHub":
         if EmulatorHub.active is not None:
             raise RuntimeError("another emulator hub is already active in this process")
@@ -177,7 +188,7 @@ class EmulatorHub:
         request_id = str(uuid.uuid4())
         try:
             self.faults.check(service, operation)
-            body = self.find(service, operation).call(operation, params)
+            body = self.route(service, operation, params).call(operation, params)
             status = 200
         except ServiceError as err:
             body = {**err.fields, "Error": {"Code": err.code, "Message": err.message}, "message": err.message}

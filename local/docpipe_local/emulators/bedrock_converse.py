@@ -23,8 +23,10 @@ masked -> the anonymized text, both with stopReason ``guardrail_intervened``. ``
 output assessments keyed by guardrail id, and the unfiltered ``modelOutput`` when the output was changed.
 An unknown guardrail id or version is a ``ValidationException`` (the model call never happens).
 
-InvokeModelWithResponseStream: an Anthropic Messages or Amazon Nova ``messages-v1`` body is answered as the
-equivalent ConverseStream and sent as that family's native streaming chunks (see the method).
+InvokeModel and InvokeModelWithResponseStream: an Anthropic Messages or Amazon Nova ``messages-v1`` body is
+answered as the equivalent Converse / ConverseStream request and written as that family's native response
+body or streaming chunks (see the methods). Titan embedding model ids are the embeddings emulator's: the hub
+routes InvokeModel by model id (``serves``).
 
 Not emulated: tool use, images/documents, ``additionalModelRequestFields`` (accepted and ignored), prompt
 caching (``cachePoint`` accepted, nothing cached).
@@ -40,7 +42,7 @@ import time
 import uuid
 from typing import Any
 
-from docpipe_local.emulators.base import Emulator, ServiceError
+from docpipe_local.emulators.base import RESPONSE_HEADERS, Emulator, ServiceError, streaming_body
 from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator
 from docpipe_local.guardrails import GuardrailEngine
 
@@ -202,7 +204,6 @@ class ConverseEmulator(Emulator):
         native chunks, each an event-stream ``chunk`` whose ``bytes`` are one JSON object, the last one
         carrying ``amazon-bedrock-invocationMetrics`` as Bedrock's does."""
         started = time.perf_counter()
-        check_model_id(params["modelId"])
         family, converse = _converse_request(params)
         turns = [{"role": m["role"], "content": m["content"][0]["text"]} for m in converse["messages"]]
         system = "\n\n".join(block["text"] for block in converse.get("system", ())) or None
@@ -212,6 +213,40 @@ class ConverseEmulator(Emulator):
             else _nova_chunks(events)
         return {"body": _with_invocation_metrics(chunks, started, "guardrailConfig" in converse),
                 "contentType": "application/json"}
+
+    def InvokeModel(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The model's own response body for an Anthropic Messages or Amazon Nova ``messages-v1`` body.
+
+        The body becomes the same Converse request as for the stream, answered by :meth:`Converse`; the answer
+        is written in the family's response shape. With a guardrail the body also carries
+        ``amazon-bedrock-guardrailAction`` (and ``amazon-bedrock-trace`` when asked for), as Bedrock's does;
+        the token counts and latency go in the ``X-Amzn-Bedrock-*`` response headers."""
+        family, converse = _converse_request(params)
+        answer = self._converse(converse)
+        text = answer["output"]["message"]["content"][0]["text"]
+        usage, reason = answer["usage"], answer["stopReason"]
+        if family == "anthropic":
+            # Converse does not say which stop sequence ended the text: named when there was only one
+            stops = converse["inferenceConfig"].get("stopSequences") or []
+            stop_sequence = stops[0] if reason == "stop_sequence" and len(stops) == 1 else None
+            body: dict[str, Any] = {
+                "id": f"msg_bdrk_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
+                "model": params["modelId"], "content": [{"type": "text", "text": text}],
+                # a guardrail's intervention is told by amazon-bedrock-guardrailAction, not by a stop reason
+                "stop_reason": "end_turn" if reason == "guardrail_intervened" else reason,
+                "stop_sequence": stop_sequence,
+                "usage": {"input_tokens": usage["inputTokens"], "output_tokens": usage["outputTokens"]}}
+        else:
+            body = {"output": answer["output"], "stopReason": reason, "usage": usage}
+        if "guardrailConfig" in converse:
+            body["amazon-bedrock-guardrailAction"] = "INTERVENED" if reason == "guardrail_intervened" else "NONE"
+            if "trace" in answer:
+                body["amazon-bedrock-trace"] = answer["trace"]
+        return {"body": streaming_body(json.dumps(body, ensure_ascii=False).encode()),
+                "contentType": "application/json",
+                RESPONSE_HEADERS: {"x-amzn-bedrock-input-token-count": str(usage["inputTokens"]),
+                                   "x-amzn-bedrock-output-token-count": str(usage["outputTokens"]),
+                                   "x-amzn-bedrock-invocation-latency": str(answer["metrics"]["latencyMs"])}}
 
     def _converse(self, params: dict[str, Any], on_text: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
@@ -338,8 +373,10 @@ def _malformed(detail: str) -> ServiceError:
 
 def _body_json(params: dict) -> dict:
     content_type = (params.get("contentType") or "application/json").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise _invalid("The provided content type is not supported by this model: use application/json.")
+    accept = (params.get("accept") or "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" or accept not in ("application/json", "*/*"):
+        raise _invalid("The provided content type or accept header is not supported by this model: "
+                       "use application/json.")
     body = params.get("body") or b""
     body = body.read() if hasattr(body, "read") else body
     try:
@@ -367,14 +404,16 @@ def _block_text(content: Any, where: str) -> str:
 
 
 def _converse_request(params: dict) -> tuple[str, dict]:
-    """("anthropic" | "nova", the Converse request that asks the same), from InvokeModel's parameters."""
-    request = _body_json(params)
+    """("anthropic" | "nova", the Converse request that asks the same), from the parameters of InvokeModel or
+    InvokeModelWithResponseStream."""
     model_id = params["modelId"]
+    check_model_id(model_id)
+    request = _body_json(params)
     anthropic = "anthropic." in model_id or "anthropic_version" in request
     messages = request.get("messages")
     if messages is None and ("inputText" in request or "prompt" in request):
         raise _invalid("Only Anthropic Messages and Amazon Nova messages-v1 bodies are emulated offline for "
-                       "InvokeModelWithResponseStream; this model's prompt body format is not.")
+                       "InvokeModel and InvokeModelWithResponseStream; this model's prompt body format is not.")
     if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
         raise _malformed("#: required key [messages] not found" if messages is None else
                          "#/messages: expected a list of messages with a role")

@@ -154,6 +154,10 @@ class TitanEmbeddingsEmulator(Emulator):
             self._engine = get_engine()
         return self._engine
 
+    def serves(self, operation: str, params: dict) -> bool:
+        """InvokeModel for the Titan embedding models only; other model ids go to the next emulator."""
+        return operation != "InvokeModel" or _model_name(params["modelId"]) in (V2_MODEL_ID, *V1_MODEL_IDS)
+
     def InvokeModel(self, params: dict) -> dict:
         model = _model_name(params["modelId"])
         if model != V2_MODEL_ID and model not in V1_MODEL_IDS:

@@ -1,0 +1,120 @@
+"""Bedrock InvokeModel for text offline: Anthropic Messages and Nova bodies answered by the Converse emulator's
+local model in each family's native response body, while Titan embedding model ids still reach the embeddings
+emulator (the hub routes InvokeModel by model id), registered in the order `docpipe_local.runtime` uses."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from docpipe_local.emulators.base import EmulatorHub
+from docpipe_local.emulators.bedrock_converse import ConverseEmulator
+from docpipe_local.emulators.bedrock_embeddings import TitanEmbeddingsEmulator
+from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator
+from tests.unit.test_converse_emulator import BLOCK_BRIDGE, BLOCKED_OUT, llm  # noqa: F401 -- llm is a fixture
+from tests.unit.test_invoke_stream import ANTHROPIC, NOVA, anthropic_body, converse_text, nova_body
+
+pytestmark = pytest.mark.requires(
+    modules=["llama_cpp", "stdnum", "phonenumbers"],
+    why="the answers come from llama-cpp-python; the guardrail engine needs python-stdnum and phonenumbers.")
+
+
+@pytest.fixture
+def client(llm, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    guardrails = GuardrailEmulator({"blockbridge": BLOCK_BRIDGE})
+    hub = EmulatorHub()
+    hub.register(TitanEmbeddingsEmulator())  # first, as in the runtime: it must decline text model ids
+    hub.register(guardrails)
+    hub.register(ConverseEmulator(llm, guardrails))
+    with hub:
+        yield boto3.client("bedrock-runtime", region_name="us-east-1")
+
+
+def invoke(client, model: str, body: bytes, **extra) -> tuple[dict, dict]:
+    response = client.invoke_model(modelId=model, body=body, contentType="application/json",
+                                   accept="application/json", **extra)
+    assert response["contentType"] == "application/json"
+    return json.loads(response["body"].read()), response["ResponseMetadata"]["HTTPHeaders"]
+
+
+def test_anthropic_body_is_answered_with_a_messages_response(client):
+    whole = converse_text(client, ANTHROPIC)
+    body, headers = invoke(client, ANTHROPIC, anthropic_body())
+    assert body["type"] == "message" and body["role"] == "assistant" and body["model"] == ANTHROPIC
+    assert body["id"].startswith("msg_")
+    assert body["content"] == [{"type": "text", "text": whole["output"]["message"]["content"][0]["text"]}]
+    assert body["content"][0]["text"]
+    assert body["stop_reason"] == whole["stopReason"]
+    assert body["usage"] == {"input_tokens": whole["usage"]["inputTokens"],
+                             "output_tokens": whole["usage"]["outputTokens"]}
+    assert headers["x-amzn-bedrock-input-token-count"] == str(whole["usage"]["inputTokens"])
+    assert headers["x-amzn-bedrock-output-token-count"] == str(whole["usage"]["outputTokens"])
+    assert "amazon-bedrock-guardrailAction" not in body  # only with a guardrail
+
+
+def test_nova_body_is_answered_with_a_nova_response(client):
+    whole = converse_text(client, NOVA)
+    body, _ = invoke(client, NOVA, nova_body())
+    assert body["output"] == {"message": {"role": "assistant",
+                                          "content": [{"text": whole["output"]["message"]["content"][0]["text"]}]}}
+    assert body["stopReason"] == whole["stopReason"]
+    usage = body["usage"]
+    assert usage == whole["usage"]
+    assert usage["totalTokens"] == usage["inputTokens"] + usage["outputTokens"] and usage["outputTokens"] > 0
+
+
+def test_max_tokens_ends_the_answer_with_max_tokens(client):
+    body, _ = invoke(client, ANTHROPIC, json.dumps({
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 3, "temperature": 0,
+        "messages": [{"role": "user", "content": "Write a long story about a dragon."}]}).encode())
+    assert body["stop_reason"] == "max_tokens" and body["usage"]["output_tokens"] == 3
+
+
+def test_a_guardrail_named_in_the_request_assesses_the_answer(client):
+    body, _ = invoke(client, NOVA, nova_body("What is a bridge? Answer in one sentence."),
+                     guardrailIdentifier="blockbridge", guardrailVersion="DRAFT", trace="ENABLED")
+    assert body["output"]["message"]["content"] == [{"text": BLOCKED_OUT}]
+    assert body["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert "blockbridge" in body["amazon-bedrock-trace"]["guardrail"]["outputAssessments"]
+
+    passed, _ = invoke(client, ANTHROPIC, anthropic_body(), guardrailIdentifier="blockbridge",
+                       guardrailVersion="DRAFT")
+    assert passed["amazon-bedrock-guardrailAction"] == "NONE" and "amazon-bedrock-trace" not in passed
+
+
+def test_a_titan_embedding_model_still_reaches_the_embeddings_emulator(client):
+    body, _ = invoke(client, "amazon.titan-embed-text-v2:0",
+                     json.dumps({"inputText": "hello", "dimensions": 256}).encode())
+    assert len(body["embedding"]) == 256 and body["inputTextTokenCount"] > 0
+
+
+@pytest.mark.parametrize("model, body", [
+    ("amazon.titan-text-express-v1", json.dumps({"inputText": "hi"}).encode()),  # a prompt-style body
+    ("meta.llama3-8b-instruct-v1:0", json.dumps({"prompt": "hi", "max_gen_len": 10}).encode()),
+])
+def test_a_prompt_body_says_it_is_not_emulated(client, model, body):
+    with pytest.raises(ClientError) as raised:
+        invoke(client, model, body)
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    message = raised.value.response["Error"]["Message"]
+    assert "emulated offline" in message and "prompt body format is not" in message
+
+
+@pytest.mark.parametrize("model, body, wording", [
+    ("no-such.model", nova_body(), "The provided model identifier is invalid."),
+    (NOVA, b"not json", "Malformed input request"),
+    (ANTHROPIC, json.dumps({"anthropic_version": "bedrock-2023-05-31",
+                            "messages": [{"role": "user", "content": "hi"}]}).encode(), "max_tokens"),
+    (NOVA, json.dumps({"schemaVersion": "messages-v1"}).encode(), "messages"),
+])
+def test_a_bad_request_is_a_validation_exception(client, model, body, wording):
+    with pytest.raises(ClientError) as raised:
+        invoke(client, model, body)
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert wording in raised.value.response["Error"]["Message"]

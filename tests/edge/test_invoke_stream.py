@@ -44,3 +44,18 @@ def test_the_guardrail_headers_are_honoured(client):
             modelId=MODEL, body=body(), guardrailIdentifier="no-such-guardrail", guardrailVersion="1")
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert "guardrail" in raised.value.response["Error"]["Message"]
+
+
+def test_text_invoke_model_answers_with_the_messages_body(client):
+    """Non-streaming InvokeModel for a text model id on the wire: the Converse emulator's answer in Anthropic's
+    body, while the same client's embedding call still reaches the Titan emulator."""
+    bedrock = client("bedrock-runtime")
+    whole = bedrock.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": QUESTION}]}],
+                             inferenceConfig={"maxTokens": 40, "temperature": 0})
+    answer = json.loads(bedrock.invoke_model(modelId=MODEL, body=body())["body"].read())
+    assert answer["type"] == "message"
+    assert answer["content"] == [{"type": "text", "text": whole["output"]["message"]["content"][0]["text"]}]
+    assert answer["usage"]["output_tokens"] == whole["usage"]["outputTokens"]
+    embedded = json.loads(bedrock.invoke_model(modelId="amazon.titan-embed-text-v2:0",
+                                               body=json.dumps({"inputText": QUESTION}))["body"].read())
+    assert len(embedded["embedding"]) == 1024

@@ -91,6 +91,26 @@ class Event:
         return json.loads(self.path.read_text())
 
 
+def as_delivered(event: dict, runtime) -> dict:
+    """The event as AWS would send it for the objects `put_sources` put: on the versioned bucket, S3's event and
+    every pointer to one of those objects name its current version (the files name none, to fit any bucket)."""
+    versions = {key: runtime.s3.head_object(Bucket=runtime.bucket, Key=key)["VersionId"] for key in DOCUMENTS}
+
+    def fill(value):
+        if isinstance(value, list):
+            return [fill(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        filled = {name: fill(item) for name, item in value.items()}
+        if filled.get("key") in versions and "version_id" in filled:  # a pointer in a Task's Payload
+            filled["version_id"] = versions[filled["key"]]
+        if isinstance(filled.get("object"), dict) and filled["object"].get("key") in versions:  # S3's event
+            filled["object"]["version-id"] = versions[filled["object"]["key"]]
+        return filled
+
+    return fill(event)
+
+
 def catalogue() -> list[Event]:
     """Every event file, in FUNCTION_ORDER, cases by name."""
     found = []

@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 
 from tests.conftest import ROOT
-from tests.events.catalog import put_sources
+from tests.events.catalog import as_delivered, put_sources
 from tests.events.served import process_mode_runtime
 
 pytestmark = pytest.mark.offline_only("runs the runtime's own HTTP edge in this process, with Lambda in worker processes")
@@ -24,13 +24,13 @@ def served(tmp_path_factory):
         yield runtime, url
 
 
-def _event(function: str, case: str) -> dict:
-    return json.loads((ROOT / "events" / function / f"{case}.json").read_text())
+def _event(runtime, function: str, case: str) -> dict:
+    return as_delivered(json.loads((ROOT / "events" / function / f"{case}.json").read_text()), runtime)
 
 
 def test_a_function_in_a_worker_reaches_aws_through_the_endpoint(served):
     runtime, url = served
-    state = runtime.invoke("ValidateFunction", _event("ValidateFunction", "bridge_report"))
+    state = runtime.invoke("ValidateFunction", _event(runtime, "ValidateFunction", "bridge_report"))
     assert state["route"] == "native" and state["document"]["kind"] == "pdf"
     [invocation] = [i for i in runtime.lambdas.invocations if i.function.endswith("ValidateFunction")][-1:]
     assert invocation.error is None
@@ -38,7 +38,7 @@ def test_a_function_in_a_worker_reaches_aws_through_the_endpoint(served):
     item = runtime.dynamodb.get_item(TableName=runtime.environment["DOCPIPE_DOCUMENTS_TABLE"],
                                      Key={"doc_id": {"S": state["document"]["doc_id"]}})["Item"]
     assert item["source_key"]["S"] == "inbox/bridge_report.pdf"
-    extracted = runtime.invoke("ExtractFunction", _event("ExtractFunction", "bridge_report"))
+    extracted = runtime.invoke("ExtractFunction", _event(runtime, "ExtractFunction", "bridge_report"))
     assert runtime.read(extracted["text"]["key"])  # written by the worker, through the edge, into the runtime's S3
     pids = runtime.lambdas.workers.warm_pids("ExtractFunction")
     assert len(pids) == 1  # kept warm for the next invocation
@@ -50,7 +50,7 @@ def test_a_client_invokes_a_function_over_the_wire_with_an_events_file(served):
                           aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1},
                                                                       read_timeout=300))
     response = client.invoke(FunctionName=runtime.template.physical_name("ValidateFunction"),
-                             Payload=(ROOT / "events" / "ValidateFunction" / "empty.json").read_bytes())
+                             Payload=json.dumps(_event(runtime, "ValidateFunction", "empty")).encode())
     payload = json.loads(response["Payload"].read())
     assert response["FunctionError"] == "Unhandled" and payload["errorType"] == "DocumentRejected"
     assert "empty" in payload["errorMessage"]

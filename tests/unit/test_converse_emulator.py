@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import boto3
 import botocore.model
+from contextlib import contextmanager
+
 import pytest
 
 from docpipe_local.emulators.base import EmulatorHub
@@ -49,16 +51,25 @@ def llm():
     host.unload()
 
 
-@pytest.fixture
-def client(llm, monkeypatch):
+@contextmanager
+def bedrock_runtime(llm, monkeypatch, guardrail_configs: dict, *first):
+    """A bedrock-runtime client answered by a hub of the `first` emulators, then these guardrails and Converse
+    on the local model, registered in that order (the runtime registers Titan embeddings first)."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    guardrails = GuardrailEmulator({"gr1": GUARDRAIL, "maskbridge": MASK_BRIDGE, "blockbridge": BLOCK_BRIDGE})
+    guardrails = GuardrailEmulator(guardrail_configs)
     hub = EmulatorHub()
-    hub.register(guardrails)
-    hub.register(ConverseEmulator(llm, guardrails))
+    for emulator in (*first, guardrails, ConverseEmulator(llm, guardrails)):
+        hub.register(emulator)
     with hub:
         yield boto3.client("bedrock-runtime", region_name="us-east-1")
+
+
+@pytest.fixture
+def client(llm, monkeypatch):
+    with bedrock_runtime(llm, monkeypatch, {"gr1": GUARDRAIL, "maskbridge": MASK_BRIDGE,
+                                            "blockbridge": BLOCK_BRIDGE}) as runtime_client:
+        yield runtime_client
 
 
 def check_shape(value, shape: botocore.model.Shape, path: str = "$") -> None:

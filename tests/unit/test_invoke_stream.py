@@ -9,10 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from docpipe_local.emulators.base import EmulatorHub
-from docpipe_local.emulators.bedrock_converse import ConverseEmulator
-from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator
-from tests.unit.test_converse_emulator import BLOCK_BRIDGE, BLOCKED_OUT, llm  # noqa: F401 -- llm is a fixture
+from tests.unit.test_converse_emulator import BLOCK_BRIDGE, BLOCKED_OUT, bedrock_runtime, llm  # noqa: F401 -- llm is a fixture
 
 pytestmark = pytest.mark.requires(
     modules=["llama_cpp", "stdnum", "phonenumbers"],
@@ -25,14 +22,8 @@ NOVA = "amazon.nova-lite-v1:0"
 
 @pytest.fixture
 def client(llm, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    guardrails = GuardrailEmulator({"blockbridge": BLOCK_BRIDGE})
-    hub = EmulatorHub()
-    hub.register(guardrails)
-    hub.register(ConverseEmulator(llm, guardrails))
-    with hub:
-        yield boto3.client("bedrock-runtime", region_name="us-east-1")
+    with bedrock_runtime(llm, monkeypatch, {"blockbridge": BLOCK_BRIDGE}) as runtime_client:
+        yield runtime_client
 
 
 def anthropic_body(text: str = QUESTION) -> bytes:

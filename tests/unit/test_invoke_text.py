@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from docpipe_local.emulators.base import EmulatorHub
-from docpipe_local.emulators.bedrock_converse import ConverseEmulator
 from docpipe_local.emulators.bedrock_embeddings import TitanEmbeddingsEmulator
-from docpipe_local.emulators.bedrock_guardrail import GuardrailEmulator
-from tests.unit.test_converse_emulator import BLOCK_BRIDGE, BLOCKED_OUT, llm  # noqa: F401 -- llm is a fixture
+from tests.unit.test_converse_emulator import BLOCK_BRIDGE, BLOCKED_OUT, bedrock_runtime, llm  # noqa: F401 -- llm is a fixture
 from tests.unit.test_invoke_stream import ANTHROPIC, NOVA, anthropic_body, converse_text, nova_body
 
 pytestmark = pytest.mark.requires(
@@ -24,15 +20,9 @@ pytestmark = pytest.mark.requires(
 
 @pytest.fixture
 def client(llm, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    guardrails = GuardrailEmulator({"blockbridge": BLOCK_BRIDGE})
-    hub = EmulatorHub()
-    hub.register(TitanEmbeddingsEmulator())  # first, as in the runtime: it must decline text model ids
-    hub.register(guardrails)
-    hub.register(ConverseEmulator(llm, guardrails))
-    with hub:
-        yield boto3.client("bedrock-runtime", region_name="us-east-1")
+    # Titan first, as in the runtime: it must decline text model ids
+    with bedrock_runtime(llm, monkeypatch, {"blockbridge": BLOCK_BRIDGE}, TitanEmbeddingsEmulator()) as runtime_client:
+        yield runtime_client
 
 
 def invoke(client, model: str, body: bytes, **extra) -> tuple[dict, dict]:

@@ -85,7 +85,7 @@ class Bridge:
     def stream(self, service: str, operation: str, params: dict[str, Any], operation_model: Any) -> dict[str, Any]:
         """An operation whose output is an event stream, answered by its emulator as the events are made."""
         hub = EmulatorHub.active
-        emulator = hub.find(service, operation) if hub else None
+        emulator = hub.route(service, operation, params) if hub else None  # by model id, as answer() routes
         if emulator is None:
             raise EdgeError("InternalFailure", f"{service} {operation} is not available offline", 501)
         try:

@@ -159,11 +159,11 @@ class EmulatorHub:
     def find(self, service: str, operation: str) -> Emulator | None:
         return next((e for e in self.emulators.get(service, ()) if e.handles(operation)), None)
 
-    def route(self, service: str, operation: str, params: dict[str, Any]) -> Emulator:
+    def route(self, service: str, operation: str, params: dict[str, Any]) -> Emulator | None:
         """The first emulator that handles the operation and serves these parameters; when none claims
-        them, the first that handles it (its error tells the caller what is wrong)."""
+        them, the first that handles it (its error tells the caller what is wrong); None when none handles it."""
         handlers = [e for e in self.emulators.get(service, ()) if e.handles(operation)]
-        return next((e for e in handlers if e.serves(operation, params)), handlers[0])
+        return next((e for e in handlers if e.serves(operation, params)), handlers[0] if handlers else None)
 
     def __enter__(self) -> "EmulatorHub":
         if EmulatorHub.active is not None:

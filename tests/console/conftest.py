@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"  # /usr/bin/chromium-headless-shell is a wrapper script
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+# the README's screenshots are rewritten only when asked (DOCPIPE_UPDATE_SCREENSHOTS=1), so a test run leaves
+# the working tree as it found it; otherwise they go to a temporary folder
+SCREENSHOTS = (Path(__file__).resolve().parents[2] / "docs" / "console"
+               if os.environ.get("DOCPIPE_UPDATE_SCREENSHOTS") == "1"
+               else Path(tempfile.gettempdir()) / "docpipe-console-screenshots")
 
 needs_browser = pytest.mark.requires(
     files=[CHROMIUM], modules=["playwright"],

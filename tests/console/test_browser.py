@@ -1,7 +1,7 @@
 """The console as a person uses it, in headless Chromium: upload a PDF and watch it finish without reloading,
 read a state's output, play a translation, ask and follow a citation, see why a file was quarantined.
 The tests run in order on one console (the later ones read what the first processed); each leaves a
-screenshot of its page in docs/console/ for the README."""
+screenshot of its page (in docs/console/ for the README with DOCPIPE_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 

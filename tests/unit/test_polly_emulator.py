@@ -1,4 +1,5 @@
-"""The Polly emulator, through a real boto3 client: espeak-ng speech encoded by sox, limits, SSML, async tasks."""
+"""The Polly emulator, through a real boto3 client: espeak-ng speech encoded by LAME (MP3) and sox (Ogg Vorbis),
+limits, SSML, async tasks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -123,6 +125,30 @@ def test_pcm_is_headerless_16_bit_mono(polly, tmp_path):
     assert response["ContentType"] == "audio/pcm"
     assert not data.startswith(b"RIFF") and len(data) % 2 == 0
     assert 0.5 < len(data) / 2 / 16000 < 5.0  # 16 kHz default for pcm
+
+
+@pytest.mark.parametrize("rate", ["8000", "16000", "22050", "24000"])
+def test_mp3_at_each_polly_sample_rate_is_as_long_as_the_pcm(polly, tmp_path, rate):
+    # espeak-ng speaks at 22,050 Hz: the other rates are resampled before LAME encodes them
+    text = "Hola, buenos días a todos. El informe se aprobó hoy."
+    pcm = speak(polly, text, VoiceId="Lucia", OutputFormat="pcm")["audio"]
+    info = audio_info(tmp_path, speak(polly, text, VoiceId="Lucia", OutputFormat="mp3", SampleRate=rate)["audio"],
+                      "mp3")
+    assert info["rate"] == int(rate)
+    # LAME adds its encoder delay and pads the last frame: a few frames at most
+    assert 0 <= info["duration"] - len(pcm) / 2 / 16000 < 0.25, info
+
+
+def test_concurrent_requests_encode_as_alone(polly):
+    # MP3 is encoded in this process: requests on several threads at once must not share an encoder's state
+    requests = [("Bon dia a tothom.", "Arlet", "mp3"), ("Buongiorno a tutti.", "Bianca", "mp3"),
+                ("Buenos días a todos.", "Lucia", "pcm"), ("Good morning, everyone.", "Joanna", "mp3")]
+    alone = [speak(polly, text, VoiceId=voice, Engine="neural", OutputFormat=fmt)["audio"]
+             for text, voice, fmt in requests]
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        together = list(pool.map(lambda r: speak(polly, r[0], VoiceId=r[1], Engine="neural", OutputFormat=r[2]),
+                                 requests * 2))
+    assert [response["audio"] for response in together] == alone * 2
 
 
 def test_voices_of_one_language_differ(polly):

@@ -8,10 +8,18 @@ summary comes from the response cache, translation and speech are done anew: the
 hops are forgotten before each run, so only the branches of one run share their English->Spanish hop), and reads the
 TranslateAndSpeak state's entered/exited timestamps from the execution history.
 
-Where each branch's time goes (median over the three-language rounds, seconds from the Map's start): the
-Translate and Speak functions' invocations (the Lambda emulator), inside them each Apertium hop (time waiting
-for the mode's pipeline, and its work), the guardrail on the translation, espeak-ng and sox; CPU-seconds of
-the process and its children over the Map, against what two cores could give.
+It prints the machine's load average before and after (the ratio is only comparable between runs on an equally
+idle machine), and for the median round of each kind:
+
+- from the first branch invocation's start to the last one's end: seconds, CPU-seconds of the process and its
+  exited children, and so how many of the cores the branches kept busy (one branch: about one);
+- CPU-seconds of the whole run: this process (its threads: the Lambda handlers, the emulators, MP3 encoding),
+  the engines' short-lived processes (espeak-ng; sox for Ogg Vorbis), and the long-lived Apertium pipelines
+  (read from /proc: os.times() counts a child only once it exits);
+- CPU-seconds per branch: its Lambda invocations' threads, and each engine process it started;
+- where each branch's time goes, in seconds from the first span: the Translate and Speak functions'
+  invocations (the Lambda emulator), inside them each Apertium hop (time waiting for the mode's pipeline, and
+  its work), the guardrail on the translation, espeak-ng and the encoding.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -35,17 +44,27 @@ from docpipe_local.trigger import s3_event
 NOTE = (Path(__file__).resolve().parents[2] / "samples" / "faq.md").read_bytes()
 
 
+BRANCH_FUNCTIONS = ("TranslateFunction", "SpeakFunction", "SpeakPollFunction")  # the Map's; Publish comes after
+
+
 class Spans:
     """(branch language, what, start, end) on the monotonic clock, recorded by wrappers around the engines."""
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str, float, float]] = []
+        self.cpu_items: list[tuple[str, str, float]] = []  # (branch language, thread or process, CPU-seconds)
+        # (language, function, start, end, CPU-seconds of the process and its exited children at start, at end)
+        self.invocations: list[tuple[str, str, float, float, float, float]] = []
         self.lock = threading.Lock()
         self.local = threading.local()  # the language the current thread works for
 
     def add(self, language: str, what: str, start: float, end: float) -> None:
         with self.lock:
             self.items.append((language, what, start, end))
+
+    def cpu(self, language: str, what: str, seconds: float) -> None:
+        with self.lock:
+            self.cpu_items.append((language, what, seconds))
 
     @contextmanager
     def span(self, what: str, language: str | None = None):
@@ -85,10 +104,15 @@ def instrument(runtime: OfflineRuntime, spans: Spans) -> None:
     def run(function, event):
         language = _event_language(event) or "?"
         previous, spans.local.language = getattr(spans.local, "language", None), language
+        name, begun, process_started = function.name.split("-")[-1], time.monotonic(), _process_cpu()
+        started = time.thread_time()  # the handler runs on this thread, the emulators' work inside it too
         try:
-            with spans.span(function.name.split("-")[-1], language):
+            with spans.span(name, language):
                 return original_run(function, event)
         finally:
+            spans.cpu(language, name, time.thread_time() - started)
+            with spans.lock:
+                spans.invocations.append((language, name, begun, time.monotonic(), process_started, _process_cpu()))
             spans.local.language = previous
 
     lambdas._run = run
@@ -112,16 +136,69 @@ def instrument(runtime: OfflineRuntime, spans: Spans) -> None:
 
     translate.ApertiumPipeline._exchange = timed_exchange
     translate.ApertiumPipeline.translate = hop
-    spans.wrap(polly, "synthesize_wav", "espeak-ng")
-    spans.wrap(polly, "encode", "sox")
+    spans.wrap(polly, "synthesize", "espeak-ng")
+    spans.wrap(polly, "encode", "encode")
+
+    class MeasuredPopen(subprocess.Popen):
+        """Reaps its process with os.wait4, which gives that process's own CPU time, for the branch that ran it."""
+
+        def _try_wait(self, wait_flags):
+            try:
+                pid, status, usage = os.wait4(self.pid, wait_flags)
+            except ChildProcessError:
+                return self.pid, 0
+            if pid == self.pid:
+                program = Path(self.args[0] if isinstance(self.args, (list, tuple)) else str(self.args)).name
+                spans.cpu(getattr(spans.local, "language", "?"), program, usage.ru_utime + usage.ru_stime)
+            return pid, status
+
+    subprocess.Popen = MeasuredPopen  # subprocess.run() looks it up when called
     from docpipe_local.guardrails import GuardrailEngine
 
     spans.wrap(GuardrailEngine, "evaluate", "guardrail")
 
 
-def cpu_seconds() -> float:
-    times = os.times()  # children: the engines' processes (Apertium's are long-lived: counted when they exit)
+def _process_cpu() -> float:
+    times = os.times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+def branches_window(invocations: list[tuple[str, str, float, float, float, float]]) -> tuple[float, float]:
+    """(seconds, CPU-seconds of the process and its exited children) from the first branch invocation's start to
+    the last one's end: the Map's work (and whatever else the process did meanwhile), not the document's stages."""
+    inside = [i for i in invocations if i[0] not in ("?", "en") and i[1] in BRANCH_FUNCTIONS]
+    return max(i[3] for i in inside) - min(i[2] for i in inside), max(i[5] for i in inside) - min(i[4] for i in inside)
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU-seconds so far: this process's threads, its exited children, and its live Apertium pipelines."""
+    times = os.times()
+    return {"process": times.user + times.system, "engines": times.children_user + times.children_system,
+            "apertium": pipelines_cpu()}
+
+
+def pipelines_cpu() -> float:
+    """CPU-seconds of this process's live descendants in sessions of their own: the Translate emulator's
+    long-lived Apertium pipelines (each started in a new session), which os.times() counts only once they exit."""
+    tick, stats = os.sysconf("SC_CLK_TCK"), {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # it exited meanwhile
+                continue
+            # after the name: state, ppid, pgrp, session, ..., utime (12th), stime (13th)
+            stats[int(entry.name)] = (int(fields[1]), int(fields[3]), (int(fields[11]) + int(fields[12])) / tick)
+    me, my_session = os.getpid(), os.getsid(0)
+
+    def descends(pid: int) -> bool:
+        while pid > 1 and pid in stats:
+            pid = stats[pid][0]
+            if pid == me:
+                return True
+        return False
+
+    return sum(cpu for pid, (_, session, cpu) in stats.items() if session != my_session and descends(pid))
 
 
 def map_run(runtime: OfflineRuntime, name: str, languages: str) -> dict:
@@ -151,41 +228,69 @@ def branch_breakdown(spans: list[tuple[str, str, float, float]], start: float) -
     return out
 
 
+def branch_cpu(items: list[tuple[str, str, float]]) -> dict[str, dict[str, float]]:
+    """Per language, per thread or program: summed CPU-seconds."""
+    out: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for language, what, seconds in items:
+        out[language][what] += seconds
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     spans = Spans()
-    breakdowns, cpu = {"one": [], "three": []}, {"one": [], "three": []}
+    rounds: dict[str, list[dict]] = {"one": [], "three": []}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as home, OfflineRuntime(home=Path(home), persist=False) as runtime:
         instrument(runtime, spans)
         map_run(runtime, "warm-up.txt", "es,ca,it")  # load the engines once
-        one, three = [], []
         for round_ in range(args.rounds):
-            for label, languages, runs in (("one", "es", one), ("three", "es,ca,it", three)):
-                before_cpu, before_spans, begun = cpu_seconds(), len(spans.items), time.monotonic()
+            for label, languages in (("one", "es"), ("three", "es,ca,it")):
+                before_cpu, before_spans, before_branch_cpu = cpu_seconds(), len(spans.items), len(spans.cpu_items)
+                before_invocations = len(spans.invocations)
+                begun = time.monotonic()
                 result = map_run(runtime, f"{label}-{round_}.txt", languages)
-                cpu[label].append(cpu_seconds() - before_cpu)
-                runs.append(result["seconds"])
-                items = spans.items[before_spans:]
+                after_cpu, items = cpu_seconds(), spans.items[before_spans:]
                 first = min((s[2] for s in items), default=begun)
-                breakdowns[label].append(branch_breakdown(items, first))
-    ratio = statistics.median(three) / statistics.median(one)
-    print("| languages | Map wall time (median s) | CPU-s of the whole run, process + children (median) |")
-    print("|---|---|---|")
-    print(f"| 1 (es) | {statistics.median(one):.2f} | {statistics.median(cpu['one']):.2f} |")
-    print(f"| 3 (es, ca, it) | {statistics.median(three):.2f} | {statistics.median(cpu['three']):.2f} |")
-    print(f"\nthree / one = {ratio:.2f}x (target <= 1.6x); rounds: one "
-          f"{', '.join(f'{s:.2f}' for s in one)} s, three {', '.join(f'{s:.2f}' for s in three)} s; "
-          f"{os.cpu_count()} CPUs")
-    for label, runs in (("one", one), ("three", three)):
-        typical = breakdowns[label][sorted(range(len(runs)), key=lambda i: runs[i])[len(runs) // 2]]
-        print(f"\nwhere each branch's time goes (the median {label}-language round; seconds from the first span: "
-              "first start - last end, busy; '?' is the document's own stages before the Map):")
-        for language in sorted(typical):
-            parts = sorted(typical[language].items(), key=lambda item: item[1][0])
+                rounds[label].append({
+                    "seconds": result["seconds"],
+                    "cpu": {kind: after_cpu[kind] - before_cpu[kind] for kind in after_cpu},
+                    "branch_cpu": branch_cpu(spans.cpu_items[before_branch_cpu:]),
+                    "window": branches_window(spans.invocations[before_invocations:]),
+                    "breakdown": branch_breakdown(items, first)})
+    load_after = os.getloadavg()
+    median = {label: sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2] for label, runs in rounds.items()}
+    one, three = (statistics.median(r["seconds"] for r in rounds[label]) for label in ("one", "three"))
+    print(f"{os.cpu_count()} CPUs; load average (1, 5, 15 min) before {_load(load_before)}, after "
+          f"{_load(load_after)}\n")
+    print("| languages | Map wall time (median s) | the branches' invocations (median round): s, CPU-s, cores busy | "
+          "CPU-s of the median round's whole run: this process + engines' processes + Apertium pipelines = total |")
+    print("|---|---|---|---|")
+    for label, languages, seconds in (("one", "1 (es)", one), ("three", "3 (es, ca, it)", three)):
+        cpu, (window, window_cpu) = median[label]["cpu"], median[label]["window"]
+        print(f"| {languages} | {seconds:.3f} | {window:.3f} s, {window_cpu:.3f} CPU-s, {window_cpu / window:.2f} | "
+              f"{cpu['process']:.2f} + {cpu['engines']:.2f} + {cpu['apertium']:.2f} = {sum(cpu.values()):.2f} |")
+    listed = {label: ", ".join(f"{r['seconds']:.2f}" for r in runs) for label, runs in rounds.items()}
+    print(f"\n**three / one = {three / one:.2f}x** (target <= 1.6x); rounds: one {listed['one']} s, three "
+          f"{listed['three']} s")
+    for label in ("one", "three"):
+        typical = median[label]
+        print(f"\nCPU-s per branch (the median {label}-language round; the document's own stages are '?', the "
+              "summary 'en'; Apertium's pipelines are shared, counted above):")
+        for language, parts in sorted(typical["branch_cpu"].items()):
+            print(f"- {language}: {sum(parts.values()):.3f} = " + " + ".join(
+                f"{what} {seconds:.3f}" for what, seconds in sorted(parts.items(), key=lambda p: -p[1])))
+        print("where each branch's time goes (seconds from the first span: first start - last end, busy):")
+        for language in sorted(typical["breakdown"]):
+            parts = sorted(typical["breakdown"][language].items(), key=lambda item: item[1][0])
             print(f"- {language}: " + "; ".join(f"{what} {a:.2f}-{b:.2f} ({busy:.2f})"
                                                 for what, (a, b, busy) in parts))
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return ", ".join(f"{value:.2f}" for value in load)
 
 
 if __name__ == "__main__":

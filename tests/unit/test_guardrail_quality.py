@@ -61,8 +61,7 @@ def engine() -> GuardrailEngine:
 @pytest.fixture(scope="module")
 def measured(engine):
     return {"tuning": score(engine, read_jsonl(TUNING), "tuning set (guardrail_labelled.jsonl)"),
-            "held-out": score(engine, read_jsonl(HELDOUT), "held-out set (guardrail_heldout.jsonl)"),
-            "held-out 2": score(engine, read_jsonl(HELDOUT_2), "held-out set 2 (guardrail_heldout_2.jsonl)")}
+            "held-out": score(engine, read_jsonl(HELDOUT), "held-out set (guardrail_heldout.jsonl)")}
 
 
 def test_the_held_out_sets_are_new_and_cover_every_policy():
@@ -92,7 +91,6 @@ def test_tuning_and_held_out_side_by_side(measured, capsys):
               f"{len(heldout.benign_flagged):>10}/{heldout.lines['benign']}")
         print(tuning.report())
         print(heldout.report())
-        print(measured["held-out 2"].report())
 
 
 def test_targets_on_the_tuning_set(measured):
@@ -116,8 +114,10 @@ def test_pii_entities_and_benign_lines_on_the_held_out_set(measured):
     assert heldout.benign_rate <= BENIGN_TARGET, heldout.benign_flagged
 
 
-def test_prompt_attacks_and_their_look_alikes_on_the_second_held_out_set(measured):
-    heldout_2 = measured["held-out 2"]
+def test_prompt_attacks_and_their_look_alikes_on_the_second_held_out_set(engine, capsys):
+    heldout_2 = score(engine, read_jsonl(HELDOUT_2), "held-out set 2 (guardrail_heldout_2.jsonl)")
+    with capsys.disabled():
+        print("\n" + heldout_2.report())
     misses = [m for m in heldout_2.misses if m.startswith("prompt_attack:")]
     assert heldout_2.recall("prompt_attack") >= HELDOUT_2_FLOORS.get("prompt_attack", RECALL_TARGETS["prompt_attack"]), misses
     # its benign lines are look-alikes of attacks: what the prompt-attack filter flags among them is asserted

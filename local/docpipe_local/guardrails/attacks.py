@@ -1,7 +1,13 @@
-"""Prompt-attack detection: patterns and heuristics, scored into Bedrock's confidence levels.
+"""Prompt-attack detection: cue patterns and a classifier of sentence meaning, scored into Bedrock's levels.
 
 Bedrock's PROMPT_ATTACK filter covers jailbreaks, prompt injection and prompt leakage, and is evaluated
-on user input only. Here three families of cues are scored:
+on user input only. Two detectors run, and the higher confidence wins (:func:`assess_prompt_attacks`):
+
+* the classifier (``attack_model.py``): an SVM over each English sentence's embedding and words, trained on several hundred attacks and look-alikes (``train_attack_classifier.py``). The cues below
+  match wording and miss what their author did not think of (on attacks nobody had tuned them on they found
+  17 of 36); the classifier judges what a sentence means;
+* the cues: three families of patterns, which also catch what the classifier cannot read (fake chat-turn
+  markers, comments hidden in HTML, an English injection inside a foreign page):
 
 * instruction override -- "ignore/disregard/forget ... previous instructions", "new instructions:",
   "from now on you will ...", fake system/admin turns injected into the text; the assistant's own rules set
@@ -30,7 +36,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Sequence
 
+from .attack_model import EncodeFn, default_encode, get_classifier
 from .literals import LiteralGate
 
 _F = re.I | re.S
@@ -143,8 +151,10 @@ _LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
 @dataclass(frozen=True)
 class AttackAssessment:
     confidence: str  # NONE | LOW | MEDIUM | HIGH
-    families: tuple[str, ...]
-    matches: tuple[str, ...]
+    families: tuple[str, ...]  # the cue families that matched, and "meaning" when the classifier fired
+    matches: tuple[str, ...]  # what the cues matched (the classifier matches no words)
+    score: float = float("-inf")  # the classifier's highest score among the sentences it read (> 0: attack side)
+    sentences_embedded: int = 0  # sentences that passed the classifier's gate
 
 
 def normalize(text: str) -> str:
@@ -154,7 +164,8 @@ def normalize(text: str) -> str:
     return re.sub(r"[ \t]+", " ", text)
 
 
-def assess_prompt_attack(text: str) -> AttackAssessment:
+def assess_cues(text: str) -> AttackAssessment:
+    """The cue patterns alone, on one text."""
     norm = normalize(text)
     best: dict[str, int] = {}
     matches: list[str] = []
@@ -168,3 +179,32 @@ def assess_prompt_attack(text: str) -> AttackAssessment:
     if len(best) > 1 and score < 3:
         score += 1  # cues from two families at once: a deliberate attack, not a turn of phrase
     return AttackAssessment(_LEVELS[min(score, 3)], tuple(sorted(best)), tuple(matches))
+
+
+def assess_prompt_attacks(texts: Sequence[str], english_sentences: Sequence[str] | None = None,
+                          encode: EncodeFn | None = None) -> AttackAssessment:
+    """The cues on every text and the classifier (``attack_model.py``) on the English sentences; the higher
+    confidence of the two.
+
+    ``english_sentences``: the sentences of ``texts`` that the English-only detectors may judge (the engine has
+    them already); by default the texts are split and identified here. ``encode``: the sentence encoder the
+    classifier was trained on (all-MiniLM-L6-v2) unless a test passes another. The gated sentences of all
+    texts are embedded in one call.
+    """
+    if english_sentences is None:
+        from .engine import split_sentences  # the engine imports this module
+        from .language import english_pieces
+
+        english_sentences = [s for t in texts for s in english_pieces(t, split_sentences(t)).kept]
+    cues = [assess_cues(t) for t in texts]
+    level, score, embedded = get_classifier().assess([normalize(s) for s in english_sentences],
+                                                           encode or default_encode)
+    confidence = max([level, *(c.confidence for c in cues)], key=_LEVELS.index)
+    families = {f for c in cues for f in c.families} | ({"meaning"} if level != "NONE" else set())
+    return AttackAssessment(confidence, tuple(sorted(families)), tuple(m for c in cues for m in c.matches),
+                            score, embedded)
+
+
+def assess_prompt_attack(text: str) -> AttackAssessment:
+    """One text: the cues and the classifier (see :func:`assess_prompt_attacks`)."""
+    return assess_prompt_attacks([text])

@@ -20,8 +20,10 @@ Topic (DENY)             embedding similarity between the text's sentences (:fun
                          only sentences that could match are embedded (the word gate, below).
 Content                  ``content.py``: a scikit-learn toxicity model (alt-profanity-check) plus category
                          cues, mapped to NONE/LOW/MEDIUM/HIGH confidence and compared with the strength.
-PROMPT_ATTACK            ``attacks.py``: instruction override, role-play jailbreaks, system prompt
-                         exfiltration; INPUT only (Bedrock requires OutputStrength NONE for it).
+PROMPT_ATTACK            ``attacks.py``: a classifier of sentence meaning (MiniLM embeddings and words, on the
+                         English sentences that pass a word gate) and cue patterns for instruction override,
+                         role-play jailbreaks, system prompt exfiltration; INPUT only (Bedrock requires
+                         OutputStrength NONE for it).
 =======================  ================================================================================
 
 Languages: the content filters, the denied topics and the prompt-attack patterns know English only. A sentence
@@ -56,7 +58,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .attacks import assess_prompt_attack
+from .attacks import assess_prompt_attacks
 from .content import CONTENT_TYPES, LEVELS, assess_content, blocks
 from .language import EnglishOnly, english_pieces
 from .pii import PII_TYPES, find_pii
@@ -459,7 +461,9 @@ class GuardrailEngine:
                 confidences.update(assess_content([s for part in english for s in part.kept]))
             if "PROMPT_ATTACK" in {f.type for f in active_filters}:
                 unjudged.add("prompt attack", english)  # its patterns run on every text: they match English only
-                confidences["PROMPT_ATTACK"] = max((assess_prompt_attack(t).confidence for t in texts), key=LEVELS.index)
+                # its classifier reads the English sentences, embedded in one call
+                english_sentences = [s for part in english for s in part.kept]
+                confidences["PROMPT_ATTACK"] = assess_prompt_attacks(texts, english_sentences).confidence
             for flt in active_filters:
                 confidence = confidences.get(flt.type, "NONE")
                 detected = confidence != "NONE" and blocks(flt.strength(source), confidence)

@@ -59,7 +59,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .attacks import assess_prompt_attacks
-from .content import CONTENT_TYPES, LEVELS, assess_content, blocks
+from .content import CONTENT_TYPES, assess_content, blocks
 from .language import EnglishOnly, english_pieces
 from .pii import PII_TYPES, find_pii
 from .words import WordMatcher, profanity_matcher

@@ -411,9 +411,12 @@ def _prosody(attrs: dict[str, str]) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Audio: espeak-ng speaks (one process a request, its WAV read from a pipe); MP3 and PCM are resampled with
-# soxr and encoded with LAME (lameenc) in this process, both releasing the GIL, so the language fan-out's
-# branches encode side by side without a process each; Ogg Vorbis, mu-law and A-law go through sox.
+# Audio: espeak-ng speaks (one process a request); MP3 and PCM are resampled with soxr and encoded with LAME
+# (lameenc) in this process, both releasing the GIL, so the language fan-out's branches encode side by side
+# without a process each; Ogg Vorbis, mu-law and A-law go through sox. The engines read and write files, not
+# pipes: subprocess reads a pipe a few kilobytes a wake-up (about 400 of them for 38 s of espeak-ng's speech) and
+# writes one 512 bytes at a time, and at each wake-up the thread gives the GIL up and, in a busy process, waits
+# to get it back.
 
 MP3_BIT_RATE = 48  # kbit/s, what Polly's MP3 streams carry
 # LAME's quality 7: the same stream size as its default quality 5 for about half the CPU on espeak-ng's speech
@@ -434,24 +437,25 @@ class Speech:
 
 
 def synthesize(utterance_ssml: str, espeak_voice: str, timeout: float) -> Speech:
-    result = subprocess.run(["espeak-ng", "-m", "-b", "1", "-v", espeak_voice, "--stdout"],
-                            input=utterance_ssml.encode("utf-8"), capture_output=True, timeout=timeout)
-    if result.returncode != 0 or not result.stdout.startswith(b"RIFF"):
-        raise ServiceError("ServiceFailureException",
-                           f"espeak-ng failed: {result.stderr.decode(errors='replace').strip()[:200]}", 500)
-    return _wav_speech(result.stdout)
+    with tempfile.TemporaryDirectory(prefix="docpipe-polly-") as tmp:
+        ssml, wav = Path(tmp) / "speech.ssml", Path(tmp) / "speech.wav"
+        ssml.write_bytes(utterance_ssml.encode("utf-8"))
+        result = subprocess.run(["espeak-ng", "-m", "-b", "1", "-v", espeak_voice, "-f", str(ssml), "-w", str(wav)],
+                                stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        if result.returncode != 0 or not wav.exists():
+            raise ServiceError("ServiceFailureException",
+                               f"espeak-ng failed: {result.stderr.decode(errors='replace').strip()[:200]}", 500)
+        return _wav_speech(wav)
 
 
-def _wav_speech(data: bytes) -> Speech:
-    import io
+def _wav_speech(path: Path) -> Speech:
     import wave
 
     import numpy as np
 
-    with wave.open(io.BytesIO(data), "rb") as wav:
-        # on a pipe espeak-ng cannot go back to fill in the lengths: the samples run to the end of the data
+    with wave.open(str(path), "rb") as wav:
         rate, frames = wav.getframerate(), wav.readframes(wav.getnframes())
-    return Speech(np.frombuffer(frames[:len(frames) // 2 * 2], dtype="<i2"), rate)
+    return Speech(np.frombuffer(frames, dtype="<i2"), rate)
 
 
 def encode(speech: Speech, fmt: str, sample_rate: str, timeout: float) -> bytes:
@@ -482,16 +486,22 @@ def _mp3(samples, rate: int) -> bytes:
 
 
 def _sox_encode(speech: Speech, fmt: str, sample_rate: str, timeout: float) -> bytes:
+    import wave
+
     target = {
         "ogg_vorbis": ["-C", "3", "-t", "ogg"],
         "mulaw": ["-e", "mu-law", "-b", "8", "-t", "wav"],
         "alaw": ["-e", "a-law", "-b", "8", "-t", "wav"],
     }[fmt]
-    raw = ["-t", "raw", "-r", str(speech.rate), "-e", "signed-integer", "-b", "16", "-c", "1", "-L", "-"]
     with tempfile.TemporaryDirectory(prefix="docpipe-polly-") as tmp:
-        out = Path(tmp) / "speech.out"  # a file: sox fills in a WAV header's lengths only where it can seek
-        result = subprocess.run(["sox", "-q", *raw, "-r", sample_rate, "-c", "1", *target, str(out)],
-                                input=speech.samples.astype("<i2").tobytes(), capture_output=True, timeout=timeout)
+        source, out = Path(tmp) / "speech.wav", Path(tmp) / "speech.out"
+        with wave.open(str(source), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(speech.rate)
+            wav.writeframes(speech.samples.astype("<i2").tobytes())
+        result = subprocess.run(["sox", "-q", str(source), "-r", sample_rate, "-c", "1", *target, str(out)],
+                                stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
         if result.returncode != 0:
             raise ServiceError("ServiceFailureException",
                                f"sox failed: {result.stderr.decode(errors='replace').strip()[:200]}", 500)

@@ -13,12 +13,16 @@ offline_only = pytest.mark.offline_only(
     "index (deployed, Ask answers on an IAM-signed function URL these tests do not call)")
 
 CORPUS = ["bridge_report.pdf", "faq.md", "inspection_notes.txt", "maintenance_memo.docx", "press_release.html"]
+# written for the tuning set: topics of their own (a road tunnel, a leisure centre) with closures, reopenings,
+# commissioning years, completion dates and the firms that audited, surveyed or build
+TUNING_DOCS = ROOT / "tests/data/tuning_docs"
 
 
 @pytest.fixture(scope="module")
 def indexed(offline):
-    """The text-native samples, processed once for this module: name -> result."""
-    arns = {name: offline.start((SAMPLES / name).read_bytes(), name)[0] for name in CORPUS}
+    """The text-native samples and the tuning documents, processed once for this module: name -> result."""
+    paths = [SAMPLES / name for name in CORPUS] + sorted(TUNING_DOCS.iterdir())
+    arns = {path.name: offline.start(path.read_bytes(), path.name)[0] for path in paths}
     results = dict(zip(arns, offline.finish(list(arns.values()))))
     assert all(r.result["status"] == "SUCCEEDED" for r in results.values())
     return results

@@ -233,3 +233,91 @@ def test_candidates_are_re_ranked_by_the_question_words_they_hold_the_rarer_the_
             hit("The inspection was carried out by Kestrel Engineering Group.", 0.66)]
     ranked = rerank(hits, "Which firm carried out the inspection?", keep=2)
     assert [h["metadata"]["text"] for h in ranked] == [hits[3]["metadata"]["text"], hits[0]["metadata"]["text"]]
+
+
+# -- answer kinds of closures, reopenings, commissioning years, completion dates and the firms that did the work --
+
+def test_a_line_of_prose_wrapped_before_a_name_or_a_month_is_one_sentence():
+    passage = ("An energy audit of the whole centre, carried out in March 2026 by\n"
+               "Meridian Energy Associates, found that the pool hall uses 64 percent of the centre's gas.\n"
+               "Corran Leisure Centre\nBriefing note to the committee")
+    assert _sentences(passage) == [
+        "An energy audit of the whole centre, carried out in March 2026 by\nMeridian Energy Associates, found that "
+        "the pool hall uses 64 percent of the centre's gas.", "Corran Leisure Centre", "Briefing note to the committee"]
+    # a short line, a heading or a line ending in a capitalized word stays a line of its own
+    assert _sentences("Condition of the roof trusses\nCorrosion was found.") == [
+        "Condition of the roof trusses", "Corrosion was found."]
+    heading = "## The tunnel and its ventilation, drainage and lighting systems"
+    assert _sentences(heading + "\nEach bore is 1.9 km long.") == [heading, "Each bore is 1.9 km long."]
+
+
+def test_who_carried_out_the_work_asks_for_a_name_and_gets_the_firm_from_the_sentence_about_it():
+    from docpipe.logic.ask_grounding import asks_for_name
+
+    assert asks_for_name("Who carried out the fire safety audit?") and asks_for_name("Who will inspect the dam?")
+    assert asks_for_name("Who was awarded the works contract?") and asks_for_name("Which contractor built it?")
+    assert not asks_for_name("Who led the inspection team?")  # "inspection" is the team's, not the verb
+    assert not asks_for_name("Who manages the program?")  # "the city" may answer it
+    passages = ["The Regional Roads Agency owns the Kestrel Tunnel and commissioned the audit.",
+                "A fire safety audit carried out in February 2026 by\nArdent Fire & Risk LLP found that the "
+                "ventilation no longer meets the standard."]
+    question = "Who carried out the fire safety audit of the tunnel?"
+    grounded, dropped, extractive = grounded_answer("The Regional Roads Agency carried out the audit.", passages,
+                                                    question)
+    assert extractive and dropped == 1
+    assert grounded.startswith("A fire safety audit carried out in February 2026 by Ardent Fire & Risk LLP found")
+
+
+def test_a_numbered_part_is_not_a_name():
+    from docpipe.logic.ask_grounding import names
+
+    assert names("Tue 16 Sep 2025 - Dive team (Harborline Marine) at Piers 2 and 3.") == {
+        "dive", "harborline", "marine"}
+
+
+def test_how_long_something_is_closed_asks_for_a_time_spelled_out_or_not():
+    from docpipe.logic.ask_kinds import asked_kinds, figures_of_kind
+
+    text = "Each bore is 1.9 km long. It will be closed for 22 weeks, then tested for four weeks."
+    closed = asked_kinds("How long will the northbound bore be closed?")
+    assert closed == {"duration"} and asked_kinds("How long will the work take?") == {"duration"}
+    assert figures_of_kind(text, closed) == {("22", False), ("4", False)}
+    assert figures_of_kind(text, asked_kinds("How long is each bore?")) == {("1.9", False), ("22", False), ("4", False)}
+    # "four" is a figure the answer must take from the right sentence, like "4"
+    passages = ["The hall will stay closed for between 30 and 34 weeks while the roof is rebuilt.",
+                "The new plant will then be tested for four weeks."]
+    assert grounded_answer("The hall stays closed for four weeks.", passages,
+                           "How long will the hall stay closed?") == (passages[0], 1, True)
+    assert grounded_answer("It stays closed for between 30 and 34 weeks.", passages,
+                           "How long will the hall stay closed?")[2] is False
+
+
+def test_when_asks_for_the_date_as_closely_as_the_passage_gives_it():
+    from docpipe.logic.ask_kinds import asked_kinds, figures_of_kind
+
+    text = "Work starts in April 2026 and ends on 18 June 2027; the pools reopen in spring 2028. It opened in 1979."
+    assert figures_of_kind(text, asked_kinds("When do the pools reopen?")) == {
+        ("apr 2026", False), ("18", False), ("jun 2027", False), ("spr 2028", False), ("1979", False)}
+    assert figures_of_kind(text, asked_kinds("In what year do the pools reopen?")) == {
+        ("2026", False), ("2027", False), ("2028", False), ("1979", False)}
+    passages = ["Eastfield depot opened in 1978.", "Work starts in April 2026. The upgrade will be finished in "
+                "November 2026."]
+    grounded, _, extractive = grounded_answer("The upgrade will be finished by the end of 2026.", passages,
+                                              "When will the Eastfield depot upgrade be finished?")
+    assert extractive and grounded == "The upgrade will be finished in November 2026."
+
+
+def test_the_sentence_about_what_is_asked_outweighs_one_that_only_names_the_subject():
+    passages = ["Corran Leisure Centre opened in 1979. It has a 25 m pool.",
+                "The work is due to be completed by 18 June 2027, and the pools will reopen in July 2027."]
+    grounded, _, extractive = grounded_answer("Corran Leisure Centre opened in 1979.", passages,
+                                              "When will the pools at Corran Leisure Centre reopen?")
+    assert extractive and grounded == passages[1]
+
+
+def test_due_is_a_word_of_asking_not_of_the_subject():
+    from docpipe.logic.ask_subject import Subject
+
+    subject = Subject("By what date is the leisure centre work due to be completed?")
+    assert "due" not in subject.key_words
+    assert subject.is_about("The leisure centre work will be completed by 18 June 2027.")

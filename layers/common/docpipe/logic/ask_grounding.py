@@ -11,8 +11,10 @@ read off "31,400 vehicles a day, of which 6 percent are trucks"; a grant's amoun
    "cost", a date or a year for "when"...; not one the question names, as "Pier 2"), taken from a passage
    sentence about the question as much as any other sentence with such a figure is ("about" = question
    terms shared, after crude stemming: "replacing" is "replace"; a term counts more the fewer passage
-   sentences share it); an answer sentence giving one from a sentence about something else is left out; when it asks which firm, contractor,
-   agency or person, likewise a name the question does not hold ("who" is left free: "the city" answers it);
+   sentences share it, a name of what the question is about half as much); an answer sentence giving one from
+   a sentence about something else is left out; when it asks which firm, contractor, agency or person, or who
+   carried out, inspected, built... something, likewise a name the question does not hold (another "who" is
+   left free: "the city" answers "who manages it"; a capitalized word before a number, "Pier 3", is no name);
 3. when nothing is left, the answer is the passage sentence most about the question (one holding what is
    asked for first; the closer passage on a tie): a quote, marked extractive.
 """
@@ -24,9 +26,13 @@ import re
 
 from docpipe.chunking import is_table_line
 from docpipe.faithfulness import figures, keep_faithful, sentences
-from docpipe.logic.ask_kinds import asked_kinds, figures_of_kind
+from docpipe.logic.ask_kinds import asked_kinds, figures_of_kind, spelled_figures
 
+NAME_WEIGHT = 0.5  # of a question term that is one of the names it asks about, against its other terms
 _BREAK = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")  # after a sentence end, or at a line break
+# a line of prose broken mid-sentence: long (a heading is short), not a Markdown heading, ending in a lower-case
+# word or a comma ("Harbor Bridge (PM-0417)" or "Biennial Inspection Report" end a line of their own)
+_PROSE_CUT = re.compile(r"(?!\s*#).{49,}[a-z,]")
 _ENUMERATOR = re.compile(r"(?:\d{1,3}(?:\.\d{1,3})*|[A-Za-z]|[IVXLC]{1,6})\.")  # "4." of "4. Findings"
 _WORD = re.compile(r"[\w$%.,/-]+", re.UNICODE)
 _STOP = frozenset("a an and are as at be by for from has have how in is it its of on or that the this to was "
@@ -38,9 +44,14 @@ _ASKS_FOR_FIGURE = re.compile(
     r"number|sum|total)|when|cost|costs|fee|fees|price|budget)\b", re.IGNORECASE)
 _ASKS_FOR_NAME = re.compile(
     r"\b(?:which|what)\s+(?:firm|company|contractor|consultants?|consultancy|agency|"
-    r"authority|organi[sz]ation|supplier|team|person|engineer|manager|body|department|laboratory|lab)\b",
+    r"authority|organi[sz]ation|supplier|team|person|engineer|manager|body|department|laboratory|lab)\b|"
+    # who did the work: a firm or a person ("who manages", "who applied" are left free: "the city" answers them)
+    r"\bwho\b.*\b(?:carr(?:y|ies|ied)\s+out|undert(?:ake|akes|ook|aken)|builds?|built|supplie[sd]|supply|won|"
+    r"(?:conduct|perform|audit|inspect|survey|review|design|construct|supervis|install|repair|renovat|refurbish|"
+    r"award|contract|hir|appoint)(?:e|es|s|ed|ing)?)\b",
     re.IGNORECASE)
 _CAPITALIZED = re.compile(r"\b[A-Z][a-z]+(?:[-'][A-Za-z]+)?\b")
+_NUMBERED = re.compile(r"\s+\d")
 _NOT_NAMES = frozenset("january february march april may june july august september october november december "
                        "monday tuesday wednesday thursday friday saturday sunday".split())
 _SENTENCE_OPENERS = _STOP | frozenset("the these those there their they he she we you our his her its it after before "
@@ -73,10 +84,13 @@ def asks_for_name(question: str) -> bool:
 
 def names(text: str) -> set[str]:
     """The capitalized words of ``text`` that can name a firm or a person (lower-cased): not a month or a day,
-    nor a sentence's first word where any word would be capitalized ("The", "After")."""
+    nor a sentence's first word where any word would be capitalized ("The", "After"), nor a word numbered
+    ("Pier 3", "Berth 2", "Sep 2025": a part or a date, not who did something)."""
     found = set()
     for match in _CAPITALIZED.finditer(text):
         word = match.group().lower()
+        if _NUMBERED.match(text, match.end()):
+            continue
         before = text[:match.start()].rstrip(" \t\"'(*#-")
         starts = not before or before[-1] in ".!?:\n|"  # any word is capitalized there
         if word not in _NOT_NAMES and not (starts and word in _SENTENCE_OPENERS):
@@ -86,15 +100,18 @@ def names(text: str) -> set[str]:
 
 def sentence_spans(passage: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of a passage. A sentence end or a line break ends one, except a wrapped
-    line: a single line break after no sentence end (. ! ? :), before no upper-case letter, between two lines
-    that are not table rows (extracted pages break lines mid-sentence; a quote cut there stops mid-statement,
-    as "Their estimated cost totals" before "$9,098,000"). A list number ("4." of "4. Findings") ends nothing."""
+    line: a single line break after no sentence end (. ! ? :), between two lines that are not table rows, before
+    no upper-case letter, or before one where the line broken is prose stopped mid-sentence (extracted pages
+    break lines mid-sentence; a quote cut there stops mid-statement, as "Their estimated cost totals" before
+    "$9,098,000", or "carried out in March 2026 by" before the firm's name on the next line). A list number
+    ("4." of "4. Findings") ends nothing."""
     spans, start = [], 0
     for gap in _BREAK.finditer(passage):
-        wrapped = (gap.group().count("\n") == 1 and not passage[gap.end():gap.end() + 1].isupper()
+        line = passage[passage.rfind("\n", 0, gap.start()) + 1:gap.start()]
+        wrapped = (gap.group().count("\n") == 1
+                   and (not passage[gap.end():gap.end() + 1].isupper() or _PROSE_CUT.fullmatch(line))
                    and passage[gap.start() - 1:gap.start()] not in (".", "!", "?", ":")
-                   and not is_table_line(passage[passage.rfind("\n", 0, gap.start()) + 1:gap.start()])
-                   and not is_table_line(passage[gap.end():_line_end(passage, gap.end())]))
+                   and not is_table_line(line) and not is_table_line(passage[gap.end():_line_end(passage, gap.end())]))
         if not wrapped and not _ENUMERATOR.fullmatch(passage, start, gap.start()):
             if gap.start() > start:
                 spans.append((start, gap.start()))
@@ -133,14 +150,17 @@ class _Passages:
         self.name_asked = not self.figure_asked and asks_for_name(question)
         self.kinds = asked_kinds(question)
         # "Pier 2" of the question is no answer to it, nor is the "Harbor Bridge" it asks about
-        self.named = figures(question) if self.figure_asked else names(question)
+        self.named = figures(question) | spelled_figures(question) if self.figure_asked else names(question)
         self.sentences = [" ".join(passage[start:end].split())
                           for passage in passages for start, end in sentence_spans(passage)]
         held_terms = [terms(sentence) & self.wanted for sentence in self.sentences]
         # a question term most sentences share (the subject every passage is about: "dam", "review") says less
         # about which sentence answers than a rare one ("carried", "high"): each counts by its rarity
+        # and the names of what the question is about ("Corran Leisure Centre") say less than what it asks of
+        # it ("reopen"): the sentence that answers often calls it "the pools" or "it"
+        subject = terms(" ".join(names(question)))
         weight = {term: math.log(1 + len(held_terms) / sum(term in held for held in held_terms))
-                  for term in set().union(*held_terms)}
+                  * (NAME_WEIGHT if term in subject else 1.0) for term in set().union(*held_terms)}
         self.about = [sum(weight[term] for term in held) for held in held_terms]
         self.holds = [self.asked_in(sentence) for sentence in self.sentences]
 

@@ -8,7 +8,7 @@ a confident sentence about another structure. The subject is read off the questi
   "Pier 2", "FB-14"), each of which the passage's document must hold (in the passages retrieved from it, or
   its name: a chunk need not repeat the name of what its document is about);
 - its key words: the other content words, less the words of asking itself (how many, what share, cost,
-  when, which firm...), of which the passage must hold at least two thirds (rounded up: 1 of 1, 2 of 2 or 3,
+  when, which firm, due...), of which the passage must hold at least two thirds (rounded up: 1 of 1, 2 of 2 or 3,
   3 of 4).
 
 Words match across word forms ("seeps" matches "seepage", "inspect" matches "inspection"). A question with
@@ -30,7 +30,7 @@ _ASKING = terms(
     "often thick soon share percentage percent proportion fraction year date amount size length width depth "
     "height number sum total cost costs fee fees price budget firm company name person people "
     "will would should could can may might must shall next new current each every per expected estimated "
-    "planned say says tell give know mention describe happen take get make go done carried")
+    "planned due scheduled say says tell give know mention describe happen take get make go done carried")
 
 
 def stems_match(wanted: str, held: set[str]) -> bool:

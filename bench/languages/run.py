@@ -16,7 +16,9 @@ idle machine), and for the median round of each kind:
 - CPU-seconds of the whole run: this process (its threads: the Lambda handlers, the emulators, MP3 encoding),
   the engines' short-lived processes (espeak-ng; sox for Ogg Vorbis), and the long-lived Apertium pipelines
   (read from /proc: os.times() counts a child only once it exits);
-- CPU-seconds per branch: its Lambda invocations' threads, and each engine process it started;
+- CPU-seconds per branch: Python in its Lambda invocations' threads (which holds the GIL, so three branches'
+  Python runs one at a time), the MP3 encoding inside the Speak thread (GIL released), and each engine process
+  it started; and what the three branches' window spent elsewhere (the Step Functions interpreter's threads);
 - where each branch's time goes, in seconds from the first span: the Translate and Speak functions'
   invocations (the Lambda emulator), inside them each Apertium hop (time waiting for the mode's pipeline, and
   its work), the guardrail on the translation, espeak-ng and the encoding.
@@ -45,6 +47,7 @@ NOTE = (Path(__file__).resolve().parents[2] / "samples" / "faq.md").read_bytes()
 
 
 BRANCH_FUNCTIONS = ("TranslateFunction", "SpeakFunction", "SpeakPollFunction")  # the Map's; Publish comes after
+ENCODING = "encoding"  # CPU-s of the Polly emulator's encode(), inside the Speak function's thread
 
 
 class Spans:
@@ -138,6 +141,16 @@ def instrument(runtime: OfflineRuntime, spans: Spans) -> None:
     translate.ApertiumPipeline.translate = hop
     spans.wrap(polly, "synthesize", "espeak-ng")
     spans.wrap(polly, "encode", "encode")
+    wrapped_encode = polly.encode
+
+    def encode(*args, **kwargs):  # LAME and soxr run in the Speak function's thread, the GIL released
+        started = time.thread_time()
+        try:
+            return wrapped_encode(*args, **kwargs)
+        finally:
+            spans.cpu(getattr(spans.local, "language", "?"), ENCODING, time.thread_time() - started)
+
+    polly.encode = encode
 
     class MeasuredPopen(subprocess.Popen):
         """Reaps its process with os.wait4, which gives that process's own CPU time, for the branch that ran it."""
@@ -280,13 +293,44 @@ def main() -> None:
         print(f"\nCPU-s per branch (the median {label}-language round; the document's own stages are '?', the "
               "summary 'en'; Apertium's pipelines are shared, counted above):")
         for language, parts in sorted(typical["branch_cpu"].items()):
-            print(f"- {language}: {sum(parts.values()):.3f} = " + " + ".join(
-                f"{what} {seconds:.3f}" for what, seconds in sorted(parts.items(), key=lambda p: -p[1])))
+            print(f"- {language}: {describe_branch(parts)}")
+        if label == "three":
+            print(f"- the branches' window, {typical['window'][1]:.3f} CPU-s: {describe_window(typical)}")
         print("where each branch's time goes (seconds from the first span: first start - last end, busy):")
         for language in sorted(typical["breakdown"]):
             parts = sorted(typical["breakdown"][language].items(), key=lambda item: item[1][0])
             print(f"- {language}: " + "; ".join(f"{what} {a:.2f}-{b:.2f} ({busy:.2f})"
                                                 for what, (a, b, busy) in parts))
+
+
+def describe_branch(parts: dict[str, float]) -> str:
+    """A Map branch's CPU-s split by what holds the GIL (Python in its Lambda threads) and what does not (the
+    encoding inside the Speak thread, the engines' processes); other stages' parts as they are."""
+    in_threads = sum(parts.get(name, 0.0) for name in BRANCH_FUNCTIONS)
+    if not in_threads:
+        return f"{sum(parts.values()):.3f} = " + " + ".join(
+            f"{what} {seconds:.3f}" for what, seconds in sorted(parts.items(), key=lambda p: -p[1]))
+    encoding = parts.get(ENCODING, 0.0)
+    processes = {what: seconds for what, seconds in parts.items()
+                 if what not in BRANCH_FUNCTIONS and what != ENCODING and not what.endswith("Function")}
+    others = {what: seconds for what, seconds in parts.items() if what.endswith("Function")
+              and what not in BRANCH_FUNCTIONS}
+    total = in_threads + sum(processes.values())
+    return (f"{total:.3f} = Python in its Translate/Speak threads {in_threads - encoding:.3f} (holds the GIL) + "
+            f"encoding {encoding:.3f} (GIL released)" + "".join(f" + {what} {seconds:.3f}"
+                                                                for what, seconds in processes.items())
+            + "".join(f"; then {what} {seconds:.3f}" for what, seconds in others.items()))
+
+
+def describe_window(round_: dict) -> str:
+    """What the branches' window spent beyond the branches' own threads and processes: the Step Functions
+    interpreter's threads (the Map's iterations, their states) and whatever else the process did meanwhile."""
+    branches = {language: parts for language, parts in round_["branch_cpu"].items()
+                if any(name in parts for name in BRANCH_FUNCTIONS)}
+    own = sum(seconds for parts in branches.values() for what, seconds in parts.items()
+              if what != ENCODING and not (what.endswith("Function") and what not in BRANCH_FUNCTIONS))
+    return (f"{own:.3f} in the branches' threads and processes, {round_['window'][1] - own:.3f} elsewhere in the "
+            "process (the Step Functions interpreter's threads: the Map's iterations and their states)")
 
 
 def _load(load: tuple[float, float, float]) -> str:

@@ -77,6 +77,7 @@ class AttackClassifier:
     intercept: float
     gamma: float
     thresholds: dict[str, float]  # LOW / MEDIUM / HIGH: the score each confidence level starts at
+    cue_bar: float  # the score at which a weaker cue pattern of ``attacks.py`` counts (strong ones always do)
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> "AttackClassifier":
@@ -96,7 +97,8 @@ class AttackClassifier:
             squared[rows] += values.astype(np.float64) ** 2
         return cls(embeddings, vocabulary, np.array([entry[0] for entry in terms.values()]), term_rows, term_values,
                    squared, np.asarray(data["coef"], dtype=np.float64), float(data["intercept"]),
-                   float(data["gamma"]), {level: float(data["thresholds"][level]) for level in _LEVELS[1:]})
+                   float(data["gamma"]), {level: float(data["thresholds"][level]) for level in _LEVELS[1:]},
+                   float(data["cue_bar"]))
 
     def words(self, text: str) -> dict[int, float]:
         """The text's L2-normalized tf-idf vector, as {column: value}."""

@@ -1,7 +1,7 @@
 """Prompt-attack detection: cue patterns and a classifier of sentence meaning, scored into Bedrock's levels.
 
 Bedrock's PROMPT_ATTACK filter covers jailbreaks, prompt injection and prompt leakage, and is evaluated
-on user input only. Two detectors run, and the higher confidence wins (:func:`assess_prompt_attacks`):
+on user input only. Two detectors run, combined by :func:`assess_prompt_attacks`:
 
 * the classifier (``attack_model.py``): an SVM over each English sentence's embedding and words, trained on several hundred attacks and look-alikes (``train_attack_classifier.py``). The cues below
   match wording and miss what their author did not think of (on attacks nobody had tuned them on they found
@@ -29,6 +29,21 @@ set (``tests/data/guardrail_labelled.jsonl``) holds each cue's attacks and benig
 A strong cue alone gives HIGH confidence, a weaker cue MEDIUM, and a lone weak hint LOW; two families
 together raise the level. "Ignore" in ordinary prose ("you can ignore the warning light") matches nothing,
 because every override pattern needs an object that is about the assistant's instructions.
+
+How the two combine: the classifier's level stands on its own; a strong cue (weight 3: "ignore all previous
+instructions", a fake ``[system]`` turn, "you are now DAN") stands on its own; a weaker cue (weight 1 or 2:
+"stay in character", "jailbreak ... you", "new instructions:") counts only when the classifier's score for
+the same input is at least ``cue_bar`` (in ``data/attack_classifier.json``), i.e. when the classifier does not
+judge the sentence clearly benign. A look-alike that happens to use an attack's words ("the drill's actors
+must stay in character") is thus overruled by its meaning. The result is the highest level that counts.
+``cue_bar`` was chosen by ``train_attack_classifier.py`` on the training data only, from out-of-fold scores
+(grouped 5-fold CV): the lowest score at which weaker cues may count with at most 2.5% of the look-alikes
+flagged by classifier and cues together. Out of fold: every cue standing alone flagged 3.2% of the
+look-alikes at recall 0.881; weaker cues from a score of -0.29 on, 2.4% at recall 0.879.
+
+Disguised text ("i g n o r e", "1gn0r3", Cyrillic look-alike letters, text written backwards) is read twice:
+as it is and as its plain view (``obfuscation.py``), which is built only when the text shows a disguise; the
+view's cues and sentences are judged like the text's, in the same single ``encode`` call.
 """
 
 from __future__ import annotations
@@ -36,10 +51,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Collection, Sequence
 
 from .attack_model import EncodeFn, default_encode, get_classifier
 from .literals import LiteralGate
+from .obfuscation import deobfuscate
 
 _F = re.I | re.S
 
@@ -151,10 +167,12 @@ _LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
 @dataclass(frozen=True)
 class AttackAssessment:
     confidence: str  # NONE | LOW | MEDIUM | HIGH
-    families: tuple[str, ...]  # the cue families that matched, and "meaning" when the classifier fired
-    matches: tuple[str, ...]  # what the cues matched (the classifier matches no words)
+    families: tuple[str, ...]  # the cue families that counted, and "meaning" when the classifier fired
+    matches: tuple[str, ...]  # what those cues matched (the classifier matches no words)
     score: float = float("-inf")  # the classifier's highest score among the sentences it read (> 0: attack side)
     sentences_embedded: int = 0  # sentences that passed the classifier's gate
+    strong: bool = False  # a strong (weight 3) cue matched: it stands alone, whatever the classifier says
+    deobfuscated: bool = False  # a plain view of a disguised text was read too (``obfuscation.py``)
 
 
 def normalize(text: str) -> str:
@@ -176,33 +194,50 @@ def assess_cues(text: str) -> AttackAssessment:
     if not best:
         return AttackAssessment("NONE", (), ())
     score = max(best.values())
+    strong = score == 3
     if len(best) > 1 and score < 3:
         score += 1  # cues from two families at once: a deliberate attack, not a turn of phrase
-    return AttackAssessment(_LEVELS[min(score, 3)], tuple(sorted(best)), tuple(matches))
+    return AttackAssessment(_LEVELS[min(score, 3)], tuple(sorted(best)), tuple(matches), strong=strong)
+
+
+def plain_views(text: str, words: Collection[str]) -> list[str]:
+    """The text, normalized, and its de-obfuscated view when it is disguised (``obfuscation.py``)."""
+    norm = normalize(text)
+    view = deobfuscate(norm, words)
+    return [norm, view] if view else [norm]
+
+
+def cue_counts(cue: AttackAssessment, score: float, cue_bar: float) -> bool:
+    """Whether a cue's finding stands: a strong cue always; a weaker one only when the classifier's score for
+    the same input reaches ``cue_bar`` (see the module docstring)."""
+    return cue.confidence != "NONE" and (cue.strong or score >= cue_bar)
 
 
 def assess_prompt_attacks(texts: Sequence[str], english_sentences: Sequence[str] | None = None,
                           encode: EncodeFn | None = None) -> AttackAssessment:
-    """The cues on every text and the classifier (``attack_model.py``) on the English sentences; the higher
-    confidence of the two.
+    """The cues on every text and the classifier (``attack_model.py``) on the English sentences, combined as
+    the module docstring says; a disguised text's plain view is read by both as well.
 
     ``english_sentences``: the sentences of ``texts`` that the English-only detectors may judge (the engine has
     them already); by default the texts are split and identified here. ``encode``: the sentence encoder the
     classifier was trained on (all-MiniLM-L6-v2) unless a test passes another. The gated sentences of all
-    texts are embedded in one call.
+    texts and views are embedded in one call.
     """
-    if english_sentences is None:
-        from .engine import split_sentences  # the engine imports this module
-        from .language import english_pieces
+    from .engine import split_sentences  # the engine imports this module
+    from .language import english_pieces
 
+    if english_sentences is None:
         english_sentences = [s for t in texts for s in english_pieces(t, split_sentences(t)).kept]
-    cues = [assess_cues(t) for t in texts]
-    level, score, embedded = get_classifier().assess([normalize(s) for s in english_sentences],
-                                                           encode or default_encode)
+    classifier = get_classifier()
+    views = [v for t in texts for v in plain_views(t, classifier.vocabulary)[1:]]
+    sentences = [normalize(s) for s in english_sentences]
+    sentences += [s for v in views for s in english_pieces(v, split_sentences(v)).kept]
+    level, score, embedded = classifier.assess(sentences, encode or default_encode)
+    cues = [c for c in map(assess_cues, [*texts, *views]) if cue_counts(c, score, classifier.cue_bar)]
     confidence = max([level, *(c.confidence for c in cues)], key=_LEVELS.index)
     families = {f for c in cues for f in c.families} | ({"meaning"} if level != "NONE" else set())
     return AttackAssessment(confidence, tuple(sorted(families)), tuple(m for c in cues for m in c.matches),
-                            score, embedded)
+                            score, embedded, any(c.strong for c in cues), bool(views))
 
 
 def assess_prompt_attack(text: str) -> AttackAssessment:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .attack_model import WEIGHTS, AttackClassifier, default_encode, gate
-from .attacks import assess_cues, normalize
+from .attacks import assess_cues, cue_counts, normalize, plain_views
 from .engine import split_sentences
 
 REPO = Path(__file__).resolve().parents[3]
@@ -51,6 +51,7 @@ C_GRID = (1.0, 3.0, 10.0)
 FOLDS = 5
 SEED = 21
 FALSE_POSITIVE_RATES = {"LOW": 0.02, "MEDIUM": 0.01, "HIGH": 0.005}
+CUE_LOOK_ALIKE_RATE = 0.025  # look-alikes flagged by the classifier and the cues together, out of fold
 MIN_DF = 2  # a word of the vocabulary occurs in at least two training lines
 EMBEDDING_DIMENSION = 384
 
@@ -117,10 +118,11 @@ class Model:
 
 
 def line_scores(model: Model, rows: list[dict]) -> np.ndarray:
-    """Each line's score as the guardrail computes it: the best score of its gated sentences (-inf if none)."""
+    """Each line's score as the guardrail computes it: the best score of its gated sentences, and of its plain
+    view's when it is disguised (-inf if none)."""
     out = np.full(len(rows), -np.inf)
     for i, row in enumerate(rows):
-        gated = [s for s in split_sentences(row["text"]) if gate(s)]
+        gated = [s for s in row["sentences"] if gate(s)]
         if gated:
             out[i] = model.scores(gated).max()
     return out
@@ -160,9 +162,52 @@ def cross_validate(rows, y, vectors, fold):
     return best, results[best]["oof"], look_alike
 
 
-def report(rows, y, oof, look_alike, thresholds) -> dict:
-    """Out-of-fold figures per source, the classifier alone and with the cue patterns."""
-    cues = np.array([assess_cues(r["text"]).confidence != "NONE" for r in rows])
+def cue_findings(rows: list[dict]) -> list[list]:
+    """The cue patterns' findings on each line and on its plain view."""
+    return [[assess_cues(v) for v in r["views"]] for r in rows]
+
+
+def add_views(rows: list[dict]) -> None:
+    """Each line's plain views (itself, and its de-obfuscated view when disguised, judged against the words
+    of the training lines as the shipped classifier's vocabulary will be) and their sentences."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    words = TfidfVectorizer(min_df=MIN_DF).fit([r["text"] for r in rows]).vocabulary_
+    for r in rows:
+        r["views"] = plain_views(r["text"], words)
+        r["sentences"] = list(dict.fromkeys(s for v in r["views"] for s in split_sentences(v)))
+
+
+def combined(oof: np.ndarray, cues: list[list], low: float, cue_bar: float) -> np.ndarray:
+    """Lines flagged by the classifier (out of fold) or by a cue that counts at that score (``cue_counts``)."""
+    return (oof >= low) | np.array([any(cue_counts(c, s, cue_bar) for c in found) for found, s in zip(cues, oof)])
+
+
+def choose_cue_bar(y, oof, cues, look_alike, low: float) -> float:
+    """The lowest classifier score at which a weaker cue counts with at most ``CUE_LOOK_ALIKE_RATE`` of the
+    look-alikes flagged by the classifier and the cues together (out of fold); never above LOW, where the
+    classifier flags the line itself."""
+    candidates = sorted({round(float(s), 4) for s, found in zip(oof, cues) if np.isfinite(s) and s < low
+                         and any(c.confidence != "NONE" for c in found)} | {low})
+    print("  weaker cues count from score: recall / look-alikes flagged")
+    chosen = low
+    for bar in reversed(candidates):
+        flagged = combined(oof, cues, low, bar)
+        rate = float(flagged[look_alike].mean())
+        if rate > CUE_LOOK_ALIKE_RATE:
+            break
+        chosen = bar
+    for bar in sorted({chosen, low, candidates[0], -1.0, -0.5, 0.0}):
+        flagged = combined(oof, cues, low, bar)
+        print(f"    {bar:>8.4f}: {flagged[y == 1].mean():.3f} / {flagged[look_alike].mean():.3f}")
+    return chosen
+
+
+def report(rows, y, oof, look_alike, thresholds, cues, cue_bar) -> dict:
+    """Out-of-fold figures per source, the classifier alone and with the cue patterns as the guardrail combines
+    them (and, for comparison, every cue standing alone as before)."""
+    with_cues = combined(oof, cues, thresholds["LOW"], cue_bar)
+    every_cue = np.array([any(c.confidence != "NONE" for c in found) for found in cues])
     flagged = oof >= thresholds["LOW"]
     figures = {}
     for source in [*SOURCES, "samples"]:
@@ -170,10 +215,18 @@ def report(rows, y, oof, look_alike, thresholds) -> dict:
         att, ben = m & (y == 1), m & (y == 0)
         figures[source] = {"attacks": int(att.sum()), "benign": int(ben.sum()),
                            "recall": round(float(flagged[att].mean()), 3) if att.any() else None,
-                           "recall_with_cues": round(float((flagged | cues)[att].mean()), 3) if att.any() else None,
+                           "recall_with_cues": round(float(with_cues[att].mean()), 3) if att.any() else None,
+                           "recall_every_cue": round(float((flagged | every_cue)[att].mean()), 3) if att.any() else None,
                            "benign_flagged": round(float(flagged[ben].mean()), 3) if ben.any() else None,
-                           "benign_flagged_with_cues": round(float((flagged | cues)[ben].mean()), 3) if ben.any() else None}
+                           "benign_flagged_with_cues": round(float(with_cues[ben].mean()), 3) if ben.any() else None,
+                           "benign_flagged_every_cue": (round(float((flagged | every_cue)[ben].mean()), 3)
+                                                        if ben.any() else None)}
         print(f"  {source:<15} {figures[source]}")
+    figures["all"] = {"recall_with_cues": round(float(with_cues[y == 1].mean()), 3),
+                      "look_alikes_flagged_with_cues": round(float(with_cues[look_alike].mean()), 3),
+                      "recall_every_cue": round(float((flagged | every_cue)[y == 1].mean()), 3),
+                      "look_alikes_flagged_every_cue": round(float((flagged | every_cue)[look_alike].mean()), 3)}
+    print(f"  all: {figures['all']}")
     gated = np.array([any(gate(s) for s in split_sentences(r["text"])) for r in rows])
     figures["gate"] = {"attacks_passing": round(float(gated[y == 1].mean()), 4),
                        "look_alikes_passing": round(float(gated[look_alike].mean()), 4)}
@@ -185,19 +238,23 @@ def train() -> tuple[dict, list[dict], dict[str, np.ndarray]]:
     """The classifier's JSON, the training lines and their sentences' embeddings."""
     rows = load_rows()
     y = np.array([r["label"] for r in rows])
-    texts = list(dict.fromkeys([r["text"] for r in rows] + [s for r in rows for s in split_sentences(r["text"])]))
+    add_views(rows)
+    texts = list(dict.fromkeys([r["text"] for r in rows] + [s for r in rows for s in r["sentences"]]))
     vectors = dict(zip(texts, default_encode(texts)))
     print(f"{len(rows)} lines: {int(y.sum())} attacks, {int((1 - y).sum())} benign; {FOLDS}-fold grouped CV")
     c, oof, look_alike = cross_validate(rows, y, vectors, grouped_folds(rows))
     thresholds = {level: threshold_for(oof[look_alike], rate) for level, rate in FALSE_POSITIVE_RATES.items()}
     print(f"chosen C={c}, thresholds {thresholds}")
-    figures = report(rows, y, oof, look_alike, thresholds)
     model = Model([r["text"] for r in rows], y, c, vectors)
+    cues = cue_findings(rows)
+    cue_bar = choose_cue_bar(y, oof, cues, look_alike, thresholds["LOW"])
+    print(f"weaker cues count from classifier score {cue_bar}")
+    figures = report(rows, y, oof, look_alike, thresholds, cues, cue_bar)
     digest = hashlib.sha256()
     for path in SOURCES.values():
         digest.update(path.read_bytes())
     trained = {"model": "SVM (RBF kernel) over all-MiniLM-L6-v2 sentence embeddings and TF-IDF words",
-               "C": c, "min_df": MIN_DF, "thresholds": thresholds, "cross_validation": figures,
+               "C": c, "min_df": MIN_DF, "thresholds": thresholds, "cue_bar": cue_bar, "cross_validation": figures,
                "training_lines": len(rows), "training_data_sha256": digest.hexdigest(), **model.export()}
     return trained, rows, vectors
 

@@ -12,14 +12,17 @@ Training data (a line is one example; label 1 = prompt attack):
   set 1, whose attacks have been read): prompt attacks against every other line;
 - the sentences of the shipped text samples (``samples/``), benign.
 
-Never the held-out sets 2 and 3 (``tests/data/guardrail_heldout_2.jsonl`` and ``_3``): they measure this model.
+Never the held-out sets 2, 3 and 4 (``tests/data/guardrail_heldout_2.jsonl``, ``_3``, ``_4``): they measure this
+model (2 and 3 have been read since, so they are seen; nothing here was chosen by them).
 
 The model is an SVM with an RBF kernel over each line's MiniLM embedding and its TF-IDF words. Everything is
 chosen by grouped 5-fold cross-validation (a jailbreak's sentences stay in one fold): the regularization C,
 then the score at which each confidence level starts, from the out-of-fold scores of
 the benign look-alikes (the lines written to resemble attacks, not the easy prose of the samples): LOW where
-at most 2% of them score above it, MEDIUM 1%, HIGH 0.5%. A line is scored as the guardrail scores it: the
-highest score among its sentences that pass the gate.
+at most 2% of them score above it, MEDIUM 1%, HIGH 0.5%; then ``cue_bar``, the score from which a weaker cue
+pattern of ``attacks.py`` counts: the lowest with at most 2.5% of the look-alikes flagged by the classifier and
+the cues together. A line is scored as the guardrail scores it: the highest score among its sentences (and its
+de-obfuscated view's, ``obfuscation.py``) that pass the gate.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ packages=(
   apertium lttoolbox apertium-lex-tools gawk                           # Translate emulator
   apertium-eng-spa apertium-eng-cat apertium-es-pt apertium-fr-es apertium-spa-ita apertium-spa-cat apertium-es-ro
   espeak-ng sox libsox-fmt-mp3                                         # Polly emulator
+  wamerican                                                            # guardrail: English words to read disguised text
 )
 if [[ -n "$extras" ]]; then
   packages+=(ghostscript)  # tests: one of the PDF producers tests/unit/test_producers.py reads (~40 MB)

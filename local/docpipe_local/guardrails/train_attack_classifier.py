@@ -12,8 +12,8 @@ Training data (a line is one example; label 1 = prompt attack):
   set 1, whose attacks have been read): prompt attacks against every other line;
 - the sentences of the shipped text samples (``samples/``), benign.
 
-Never the held-out sets 2, 3 and 4 (``tests/data/guardrail_heldout_2.jsonl``, ``_3``, ``_4``): they measure this
-model (2 and 3 have been read since, so they are seen; nothing here was chosen by them).
+Never the held-out sets 2 to 5 (``tests/data/guardrail_heldout_2.jsonl`` ... ``_5``): they measure this model
+(2, 3 and 4 have been read since, so they are seen; nothing here was chosen by them).
 
 The model is an SVM with an RBF kernel over each line's MiniLM embedding and its TF-IDF words. Everything is
 chosen by grouped 5-fold cross-validation (a jailbreak's sentences stay in one fold): the regularization C,

@@ -31,6 +31,20 @@ One engine per process (:func:`get_engine`), loaded on first use; ``encode`` may
 threads at once (each run borrows one of the engine's OpenVINO infer requests; the tokenizers are
 configured once at load and only read afterwards).
 
+The priority lane (:func:`priority_lane`): model calls made inside ``with priority_lane():`` run on streams of
+their own (the same graph and precision compiled a second time, on the first such call), so the short inputs
+that hold a document up (the guardrail's words and sentences) do not queue behind the long batches the Embed
+stage keeps on the engine's streams. The wait was inside OpenVINO, not in this module: an infer request was
+always free, but the streams were busy with Embed's 512-token batches (2 cores, machine shared: a call of a
+few words waited 130-240 ms for a stream; 25 ms on a stream of its own). And while any ``priority_lane()``
+block is open (a page being screened), bulk batches start on at most ``parallel - 1`` streams (at least
+one), so the cores are not all taken by bulk work when the guardrail's Python and its model calls need them;
+bulk work is never stopped. Both models' threads share the cores as the operating system schedules them.
+Tried and left: a lane of one stream of one thread (under load the guardrail's model work, about 1 CPU-second
+on bench/ingest's corpus, queued on that one thread and GuardText took longer); bulk work stopped entirely
+while a page is screened (GuardText's share fell to 25% but ingest took 24% longer: the guardrail alone
+leaves cores idle).
+
 Micro-batching (:class:`MicroBatcher`): callers that each have one input (Bedrock's InvokeModel takes one
 text per call, and the pipeline makes those calls from a thread pool) can be coalesced into one batch call
 (the Titan emulator's: :meth:`MiniLMEngine.encode_ids_many` on the ids :meth:`MiniLMEngine.tokenize` gave).
@@ -48,6 +62,8 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Callable, Generic, Sequence, TypeVar
 
@@ -70,6 +86,33 @@ TOKENIZER_ENV = "DOCPIPE_MINILM_TOKENIZER"
 PRECISION_ENV = "DOCPIPE_MINILM_PRECISION"
 PRECISIONS = ("bf16", "f32")
 REQUESTS_PER_STREAM = 2
+
+# set by priority_lane(): the model calls of this thread (or asyncio task) run on the engine's priority lane
+_PRIORITY = ContextVar("minilm_priority_lane", default=False)
+_sections = threading.Condition()  # guards _open_sections and every engine's count of bulk runs
+_open_sections = 0  # priority_lane() blocks open now, in any thread: bulk work keeps a stream's cores free
+
+
+@contextmanager
+def priority_lane():
+    """Inside this block, every model call of the current thread runs on the engine's priority lane, and while
+    any such block is open, bulk work keeps to one stream fewer (see the module docstring): for the work a
+    caller waits on (a guardrail screening a page), not for bulk work. Nested blocks are fine. A
+    :func:`coalesced` or :class:`MicroBatcher` batch runs in the lane of the caller that leads it."""
+    global _open_sections
+    outermost = not _PRIORITY.get()
+    token = _PRIORITY.set(True)
+    if outermost:
+        with _sections:
+            _open_sections += 1
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
+        if outermost:
+            with _sections:
+                _open_sections -= 1
+                _sections.notify_all()
 
 
 def default_weights_path() -> Path:
@@ -120,11 +163,17 @@ class MiniLMEngine:
         self._verify = verify
         self._lock = threading.Lock()
         self._requests: queue.SimpleQueue | None = None  # idle infer requests (REQUESTS_PER_STREAM per stream)
+        self._priority_requests: queue.SimpleQueue | None = None  # the priority lane's, made on its first call
+        self._lane_lock = threading.Lock()
+        self._bulk_running = 0  # batches running on the engine's streams (under _sections)
+        self.bulk_waits = 0  # bulk batches that waited for a stream left to priority work
+        self._core = self._weights_used = None  # kept from the load: the priority lane compiles the same
         self.inference_precision: str | None = None  # known once loaded
         self.cpu_capabilities: list[str] = []
         # the model's work so far: word pieces it read ([CLS]/[SEP] included) and the padded positions it ran
         self.tokens_processed = 0
         self.padded_tokens_processed = 0
+        self.lane_batches = {"batch": 0, "priority": 0}  # padded batches run on each lane
         self._tokenizer = None      # truncating at max_seq_length, no padding (batches pad themselves)
         self._raw_tokenizer = None  # no truncation, no padding, no special tokens: counts and windows
 
@@ -136,10 +185,7 @@ class MiniLMEngine:
             if self._requests is not None:
                 return
             import openvino as ov
-            from safetensors.numpy import load_file
             from tokenizers import Tokenizer
-
-            from docpipe_local.engines.minilm_graph import build_model
 
             weights_path = self._weights_path or default_weights_path()
             tokenizer_path = self._tokenizer_path or default_tokenizer_path()
@@ -150,11 +196,8 @@ class MiniLMEngine:
                 for path, expected in ((weights_path, WEIGHTS_SHA256), (tokenizer_path, TOKENIZER_SHA256)):
                     if sha256_of(path) != expected:
                         raise RuntimeError(f"{path}: sha256 does not match the pinned {expected}")
-            config = {"NUM_STREAMS": str(self.parallel)}
-            if self.precision:
-                config["INFERENCE_PRECISION_HINT"] = self.precision
             core = ov.Core()
-            compiled = core.compile_model(build_model(load_file(str(weights_path))), "CPU", config)
+            compiled = self._compile(core, weights_path, {"NUM_STREAMS": str(self.parallel)})
             # what OpenVINO chose on this CPU (bench/ingest prints it): bf16 or f32, and what the CPU offers
             self.inference_precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
             self.cpu_capabilities = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
@@ -172,21 +215,61 @@ class MiniLMEngine:
             self._cls_id = raw.token_to_id("[CLS]")
             self._sep_id = raw.token_to_id("[SEP]")
             self._tokenizer, self._raw_tokenizer = tokenizer, raw
+            self._core, self._weights_used = core, weights_path
             self._requests = requests  # last: its presence means "loaded"
+
+    def _compile(self, core, weights_path: Path, config: dict[str, str]):
+        from safetensors.numpy import load_file
+
+        from docpipe_local.engines.minilm_graph import build_model
+
+        if self.precision:
+            config = {**config, "INFERENCE_PRECISION_HINT": self.precision}
+        return core.compile_model(build_model(load_file(str(weights_path))), "CPU", config)
+
+    def _priority_lane(self) -> queue.SimpleQueue:
+        """The priority lane's idle infer requests: the same model compiled again with as many streams (0.4 s
+        and about 110 MB, once, on the lane's first call). Same graph, same precision: its vectors are the
+        main streams' (bit for bit on the CPU measured)."""
+        if self._priority_requests is None:
+            with self._lane_lock:
+                if self._priority_requests is None:
+                    compiled = self._compile(self._core, self._weights_used, {"NUM_STREAMS": str(self.parallel)})
+                    requests: queue.SimpleQueue = queue.SimpleQueue()
+                    for _ in range(self.requests):
+                        requests.put(compiled.create_infer_request())
+                    self._priority_requests = requests
+        return self._priority_requests
 
     def warm_up(self) -> "MiniLMEngine":
         self._load()
         return self
 
     # -- encoding ----------------------------------------------------------------------------------------
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Mean-pooled (not normalized) embeddings of one padded batch, float32 (batch, 384)."""
-        request = self._requests.get()
+    def _run(self, ids: np.ndarray, mask: np.ndarray, priority: bool = False) -> np.ndarray:
+        """Mean-pooled (not normalized) embeddings of one padded batch, float32 (batch, 384), on the priority
+        lane's infer requests or the engine's streams'."""
+        if not priority:
+            with _sections:  # while priority work is open, bulk batches leave one stream's cores to it
+                if not self._bulk_may_start():
+                    self.bulk_waits += _open_sections > 0
+                    _sections.wait_for(self._bulk_may_start)
+                self._bulk_running += 1
+        requests = self._priority_lane() if priority else self._requests
+        request = requests.get()
         try:
             # the output tensor belongs to the request, which the next run overwrites: copy it out
             return np.array(request.infer({"input_ids": ids, "attention_mask": mask})["pooled"], copy=True)
         finally:
-            self._requests.put(request)
+            requests.put(request)
+            if not priority:
+                with _sections:
+                    self._bulk_running -= 1
+                    _sections.notify_all()
+
+    def _bulk_may_start(self) -> bool:
+        """Under _sections: whether one more bulk batch may start now."""
+        return self._bulk_running < (max(1, self.parallel - 1) if _open_sections else self.requests)
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None, normalize: bool = True) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 array (len(texts), 384), truncated at max_seq_length."""
@@ -207,8 +290,11 @@ class MiniLMEngine:
         Sequences are sorted by length so that a batch pads little, and a batch holds at most
         ``batch_size`` sequences and ``max_batch_tokens`` padded tokens: attention memory grows with the
         square of the length.
-        The batches of one call run on a small pool, as many at a time as the engine has infer requests.
+        The batches of one call run on a small pool, as many at a time as the engine has infer requests; on
+        the priority lane one after another on the caller's thread (its calls are small and the pool may be
+        busy with bulk work).
         """
+        priority = _PRIORITY.get()  # the caller's thread: the pool's threads do not see its context
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         batches = []
         begin = 0
@@ -229,12 +315,13 @@ class MiniLMEngine:
         with self._lock:
             self.tokens_processed += sum(len(sequence) for sequence in sequences)
             self.padded_tokens_processed += sum(ids.size for _, ids, _ in batches)
-        if self.requests > 1 and len(batches) > 1:
+            self.lane_batches["priority" if priority else "batch"] += len(batches)
+        if self.requests > 1 and len(batches) > 1 and not priority:
             results = self._executor().map(lambda batch: self._run(batch[1], batch[2]), batches)
             yield from ((rows, pooled) for (rows, _, _), pooled in zip(batches, results))
         else:
             for rows, ids, mask in batches:
-                yield rows, self._run(ids, mask)
+                yield rows, self._run(ids, mask, priority)
 
     def padded_width(self, length: int) -> int:
         """The width a batch whose longest sequence has ``length`` tokens is padded to: a multiple of 4 below

@@ -58,6 +58,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..engines.minilm import priority_lane
 from .attacks import assess_prompt_attacks
 from .content import CONTENT_TYPES, assess_content, blocks
 from .language import EnglishOnly, english_pieces
@@ -422,6 +423,13 @@ class GuardrailEngine:
                  output_scope: str = "INTERVENTIONS") -> tuple[dict, list[str]]:
         """ApplyGuardrail's response for the blocks, and notes on what could not be evaluated offline (in words;
         empty when everything was)."""
+        # a caller waits on these few short model calls (a page held before Embed): every embedding made while
+        # evaluating runs on the engine's priority lane, not behind the Embed stage's batches
+        with priority_lane():
+            return self._evaluate(content, source, output_scope)
+
+    def _evaluate(self, content: Sequence[dict | str], source: str,
+                  output_scope: str) -> tuple[dict, list[str]]:
         if source not in ("INPUT", "OUTPUT"):
             raise ValueError("source must be INPUT or OUTPUT")
         started = time.perf_counter()

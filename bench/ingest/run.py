@@ -64,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchlib import HeldCalls, interval_union  # noqa: E402
 from corpus import make_corpus, warm_up_document  # noqa: E402
+from guard_breakdown import GuardBreakdown  # noqa: E402
 
 INGEST_STATES = ("Validate", "ExtractNative", "GuardText", "Embed", "Index")
 SPLITTER = {"chunk_size": 1000, "chunk_overlap": 150}
@@ -224,7 +225,7 @@ def _instant_model(engine):
     work, around the model."""
     import numpy as np
 
-    engine._run = lambda ids, mask: np.zeros((ids.shape[0], engine.dimension), dtype=np.float32)
+    engine._run = lambda ids, mask, priority=False: np.zeros((ids.shape[0], engine.dimension), dtype=np.float32)
     try:
         yield
     finally:
@@ -354,7 +355,7 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
     from docpipe_local.runtime import OfflineRuntime
 
     engine = get_engine()
-    with tempfile.TemporaryDirectory() as home:
+    with tempfile.TemporaryDirectory() as home, GuardBreakdown() as guard_breakdown:
         booting = time.perf_counter()
         with OfflineRuntime(home=Path(home), persist=False) as runtime:
             session = DocumentSession(runtime, Path(home) / "out")
@@ -374,7 +375,9 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
                 guard.clear_word_scores()
             topic_before = _topic_counts(guards)
             tokens_before, padded_before = engine.tokens_processed, engine.padded_tokens_processed
+            lanes_before = {**engine.lane_batches, "bulk_waits": engine.bulk_waits}
             startup = time.perf_counter() - booting
+            guard_breakdown.reset()
             held_before = hold.held if hold else 0
             first_upload_wall, first_upload_mono = time.time(), time.monotonic()
             tracked = [item for path in files for item in session.submit(Source(*_named(path)))]
@@ -387,6 +390,9 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
             model_tokens = engine.tokens_processed - tokens_before
             model_padded = engine.padded_tokens_processed - padded_before
             topic = {k: v - topic_before[k] for k, v in _topic_counts(guards).items()}
+            lanes = {lane: count - lanes_before[lane]
+                     for lane, count in {**engine.lane_batches, "bulk_waits": engine.bulk_waits}.items()}
+            guard_parts = guard_breakdown.rows()
 
             documents = []
             for item in tracked:
@@ -418,6 +424,7 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
             invocations = [i for i in runtime.lambdas.invocations if i.started >= first_upload_mono]
             index_ends = [i.started + i.duration_s for i in invocations if i.function.endswith("IndexFunction")]
             ingest_lambda_s = max(index_ends) - first_upload_mono
+            guard_handler_s = sum(i.duration_s for i in invocations if i.function.endswith("GuardFunction"))
             embed_busy = interval_union([(i.started, i.started + i.duration_s) for i in invocations
                                  if i.function.endswith("EmbedFunction")])
             chunk_texts = [text for d in documents for text in d["chunks"]]
@@ -439,7 +446,8 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
         "embed_calls_in_run": calls_in_run, "embed_batches_in_run": batches_in_run,
         "tokens": sum(engine.count_tokens(t) for t in chunk_texts),
         "model_tokens": model_tokens, "model_padded_tokens": model_padded,
-        "embed_model_tokens": sum(_model_tokens(engine, t) for t in chunk_texts), "topic_gate": topic, **measured,
+        "embed_model_tokens": sum(_model_tokens(engine, t) for t in chunk_texts), "topic_gate": topic,
+        "lane_batches": lanes, "guard_handler_s": guard_handler_s, "guard_breakdown": guard_parts, **measured,
     }
 
 
@@ -458,6 +466,23 @@ def _model_tokens(engine, text: str) -> int:
 def _topic_counts(guards) -> dict[str, int]:
     return {key: sum(g.topic_counts[key] for g in guards) for key in ("sentences_scored", "sentences_gated_out",
                                                                       "words_scored")}
+
+
+def print_guard_breakdown(p: dict) -> None:
+    """Where GuardText's time went in the last ingest run (bench/ingest/guard_breakdown.py)."""
+    guard_s = p["stage_seconds"]["GuardText"]
+    print(f"\n| GuardText in the last ingest run: where the time went | wall s | CPU s | calls |")
+    print("|---|---|---|---|")
+    print(f"| document: the GuardText states, summed (execution history) | {guard_s:.2f} | | {p['documents']} |")
+    print(f"| document: in the GuardFunction handler (Lambda records; the rest is Step Functions and the Lambda "
+          f"emulator around it) | {p['guard_handler_s']:.2f} | | {p['documents']} |")
+    for part, wall, cpu, calls in p["guard_breakdown"]:
+        print(f"| {part} | {wall:.2f} | {cpu:.2f} | {calls} |")
+    lanes = p["lane_batches"]
+    print(f"model batches in the run: {lanes['priority']} on the priority lane (the guardrail's), {lanes['batch']} on "
+          f"the engine's streams (Embed's), {lanes['bulk_waits']} of these waited for the stream left to pages being "
+          f"screened. Per page: thread-seconds (pages of documents screened at once overlap); parts nest; wall − CPU "
+          f"is waiting (GIL, cores, pool workers, the model)")
 
 
 def cpu_description(engine) -> str:
@@ -608,6 +633,8 @@ def main() -> int:
     guard_share = p["stage_seconds"]["GuardText"] / stage_total
     print("\ndocpipe ingest states, summed over documents (they overlap in time): " + ", ".join(
         f"{s} {v:.1f} s ({v / stage_total:.0%})" for s, v in p["stage_seconds"].items()))
+    print(f"**GuardText: {guard_share:.0%} of the ingest states' summed time** (target ≤ 25%)")
+    print_guard_breakdown(p)
     work = p["model_tokens"] / p["embed_model_tokens"]
     gate = p["topic_gate"]
     print(f"the embedding model's work in the last ingest run: {p['model_tokens']:,} tokens read "

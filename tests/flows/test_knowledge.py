@@ -105,14 +105,19 @@ HELDOUT_DOCS = ROOT / "tests/data/heldout_docs"
 # written and committed before the grounding's re-tuning was measured on it, over documents of their own
 HELDOUT_2_QUESTIONS = ROOT / "tests/data/questions_heldout_2.jsonl"
 HELDOUT_2_DOCS = ROOT / "tests/data/heldout_docs_2"
-HELDOUT_SETS = {"held-out": (HELDOUT_QUESTIONS, HELDOUT_DOCS), "held-out 2": (HELDOUT_2_QUESTIONS, HELDOUT_2_DOCS)}
+# written blind by another hand while the grounding was re-tuned for answer kinds, measured once after the freeze
+HELDOUT_3_QUESTIONS = ROOT / "tests/data/questions_heldout_3.jsonl"
+HELDOUT_3_DOCS = ROOT / "tests/data/heldout_docs_3"
+HELDOUT_SETS = {"held-out": (HELDOUT_QUESTIONS, HELDOUT_DOCS), "held-out 2": (HELDOUT_2_QUESTIONS, HELDOUT_2_DOCS),
+                "held-out 3": (HELDOUT_3_QUESTIONS, HELDOUT_3_DOCS)}
+UNSEEN = ("held-out 2", "held-out 3")  # the first set's misses were read before a re-tuning: it is seen
 
 
 TARGET = 0.8  # of questions with the answer in the 3 nearest passages, and of answers giving it
 # the held-out answers: the first set (seen: its misses were read before the grounding was re-tuned) measured
-# 8 of 10, the target; the second, written before the re-tuning was measured on it, 9 of 14, below the target
-# (README, "Knowledge"): held at what was measured, so that a regression still fails
-HELDOUT_ANSWERS_FLOOR = {"held-out": TARGET, "held-out 2": 9 / 14}
+# 9 of 10, above the target; the unseen sets, measured once after the answer-kinds re-tuning was frozen, 10 of
+# 14 and 12 of 22, below the target (README, "Knowledge"): held at what was measured, so that a regression fails
+HELDOUT_ANSWERS_FLOOR = {"held-out": TARGET, "held-out 2": 10 / 14, "held-out 3": 12 / 22}
 
 
 def _questions(path) -> list[dict]:
@@ -156,8 +161,8 @@ def test_retrieval_hit_at_3_on_the_shipped_question_set(offline, indexed):
 
 @pytest.mark.offline_only("asks through the runtime's in-process Ask function and reads its vector index directly")
 def test_answers_give_the_expected_figure_on_the_shipped_question_set(offline, indexed):
-    # the local model alone got 6 of these 12 right (it misreads and misplaces figures); grounding the
-    # answer in the passages (docpipe.logic.ask_grounding) brought it to 11
+    # the local model alone got 6 of the first 12 right (it misreads and misplaces figures); grounding the
+    # answer in the passages (docpipe.logic.ask_grounding) brought it to 11, and the set (46 now) to 45
     questions = _questions(QUESTIONS)
     assert len(_answered(offline, questions)) >= TARGET * len(questions)
 
@@ -248,7 +253,7 @@ def test_deleting_a_document_removes_its_vectors(offline, indexed):
 
 @pytest.fixture(scope="module")
 def heldout_indexed(offline, indexed):
-    """Both sets' held-out documents, indexed next to the samples (all stay in the index as distractors)."""
+    """Every set's held-out documents, indexed next to the samples (all stay in the index as distractors)."""
     paths = sorted(path for _, docs in HELDOUT_SETS.values() for path in docs.iterdir())
     arns = {path.name: offline.start(path.read_bytes(), path.name)[0] for path in paths}
     results = dict(zip(arns, offline.finish(list(arns.values()))))
@@ -261,12 +266,20 @@ def heldout_indexed(offline, indexed):
 def test_held_out_questions_are_new_and_cover_the_kinds_of_the_tuning_set(name):
     questions, docs = HELDOUT_SETS[name]
     tuned, heldout = _questions(QUESTIONS), _questions(questions)
-    assert len(heldout) >= 0.4 * len(tuned) and len(heldout) >= 10
+    assert len(heldout) >= 10
+    # the unseen sets together hold at least 40% as many questions as the tuning set
+    assert sum(len(_questions(HELDOUT_SETS[unseen][0])) for unseen in UNSEEN) >= 0.4 * len(tuned)
     others = {q["question"] for path, _ in HELDOUT_SETS.values() if path != questions for q in _questions(path)}
     assert not {q["question"] for q in heldout} & ({q["question"] for q in tuned} | others)
     assert {q["document"] for q in heldout} == {path.name for path in docs.iterdir()}
-    for opening in ("How many", "What will", "In what year", "Which firm", "When", "By what share"):
-        assert any(q["question"].startswith(opening) for q in heldout), opening
+    # every kind of answer the tuning set asks for: a count, money, a year, a share, a date, a firm's name
+    from docpipe.logic.ask_grounding import asks_for_name
+    from docpipe.logic.ask_kinds import asked_kinds
+
+    kinds = {asked_kinds(q["question"]) for q in heldout}
+    for kind in ({"count"}, {"money"}, {"year"}, {"percent"}, {"date", "year"}):
+        assert frozenset(kind) in kinds, kind
+    assert any(asks_for_name(q["question"]) for q in heldout)
 
 
 @pytest.mark.offline_only("asks through the runtime's in-process Ask function and reads its vector index directly")

@@ -471,7 +471,7 @@ def _topic_counts(guards) -> dict[str, int]:
 def print_guard_breakdown(p: dict) -> None:
     """Where GuardText's time went in the last ingest run (bench/ingest/guard_breakdown.py)."""
     guard_s = p["stage_seconds"]["GuardText"]
-    print(f"\n| GuardText in the last ingest run: where the time went | wall s | CPU s | calls |")
+    print("\n| GuardText in the last ingest run: where the time went | wall s | CPU s | calls |")
     print("|---|---|---|---|")
     print(f"| document: the GuardText states, summed (execution history) | {guard_s:.2f} | | {p['documents']} |")
     print(f"| document: in the GuardFunction handler (Lambda records; the rest is Step Functions and the Lambda "

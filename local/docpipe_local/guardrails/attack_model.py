@@ -2,7 +2,8 @@
 
 The cue patterns of ``attacks.py`` match wording; on attacks written by someone who had not read them they
 found fewer than half. This model judges what a sentence means: its embedding (384 numbers, from the sentence
-encoder the guardrail already loads for denied topics) and its words (TF-IDF) go through a support-vector
+encoder the guardrail already loads for denied topics), how it speaks (:func:`style`: an order to the reader,
+or a report about attacks) and its words (TF-IDF) go through a support-vector
 machine with an RBF kernel, trained on attacks and benign look-alikes (``train_attack_classifier.py``; the
 data under ``data/`` and in the README). Everything it needs is ``data/attack_classifier.json`` (the support
 vectors, their coefficients, the vocabulary and the thresholds, which were chosen by cross-validation on the
@@ -54,10 +55,29 @@ def gate(sentence: str) -> bool:
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 
+# How a sentence speaks: an order addressed to the reader, or a report about attacks (third person, quoted).
+# Meaning alone puts "the attacker told the chatbot to ignore its instructions" next to the order itself.
+_TO_READER = re.compile(r"\b(?:you|your|yours|yourself|you'(?:re|ve|ll|d))\b", re.I)
+_REPORTING = re.compile(
+    r"\b(?:attackers?|intruders?|hackers?|testers?|red[- ]team\w*|researchers?|authors?|participants?|"
+    r"(?:the|a) users? (?:asked|tried|wrote|typed)|users may|(?:attempts?|attempted|tries|tried|trying) to|"
+    r"such as|known as|techniques?|(?:this|the|our) (?:paper|study|report|article|log|transcript|incident)|"
+    r"(?:bot|chatbot|model|assistant|filter|guardrail) (?:refused|declined|blocked|flagged)|"
+    r"(?:should|must|shall) (?:not|never)|treat \w+ as)\b", re.I)
+_QUOTED = re.compile(r"[\"\u201c\u2018\u00ab][^\"\u201d\u2019\u00bb]{8,}[\"\u201d\u2019\u00bb]|(?:^|\W)'[^']{8,}'(?:\W|$)")
+STYLE_WEIGHT = 1.0  # a style feature's size against the unit-length embedding and word vectors
+
+
+def style(text: str) -> np.ndarray:
+    """Three numbers for how a sentence speaks: it addresses the reader; it reports (an attacker, a study,
+    an attempt, guidance); it quotes. Scaled by :data:`STYLE_WEIGHT`."""
+    return STYLE_WEIGHT * np.array([bool(_TO_READER.search(text)), bool(_REPORTING.search(text)),
+                                    bool(_QUOTED.search(text))], dtype=np.float32)
+
 
 @dataclass(frozen=True)
 class AttackClassifier:
-    """A support-vector machine with an RBF kernel over ``[embedding, tfidf(words)]``: the score of a sentence
+    """A support-vector machine with an RBF kernel over ``[embedding, style, tfidf(words)]``: the score of a sentence
     is ``sum_i coef_i * exp(-gamma * |s_i - x|^2) + intercept`` over the support vectors ``s_i`` (training
     sentences), positive on the attack side.
 
@@ -68,6 +88,7 @@ class AttackClassifier:
     """
 
     embeddings: np.ndarray  # (n, 384) float32: the support vectors' embedding part
+    styles: np.ndarray  # (n, 3) float32: the support vectors' :func:`style` part
     vocabulary: dict[str, int]  # term -> column
     idf: np.ndarray  # (terms,)
     term_rows: list[np.ndarray]  # per term: the support vectors that contain it
@@ -92,10 +113,11 @@ class AttackClassifier:
         vocabulary = {term: j for j, term in enumerate(terms)}
         term_rows = [np.asarray(entry[1], dtype=np.int64) for entry in terms.values()]
         term_values = [np.asarray(entry[2], dtype=np.float32) for entry in terms.values()]
-        squared = (embeddings.astype(np.float64) ** 2).sum(axis=1)
+        styles = np.asarray(data["support_style"], dtype=np.float32).reshape(n, -1)
+        squared = (embeddings.astype(np.float64) ** 2).sum(axis=1) + (styles.astype(np.float64) ** 2).sum(axis=1)
         for rows, values in zip(term_rows, term_values):
             squared[rows] += values.astype(np.float64) ** 2
-        return cls(embeddings, vocabulary, np.array([entry[0] for entry in terms.values()]), term_rows, term_values,
+        return cls(embeddings, styles, vocabulary, np.array([entry[0] for entry in terms.values()]), term_rows, term_values,
                    squared, np.asarray(data["coef"], dtype=np.float64), float(data["intercept"]),
                    float(data["gamma"]), {level: float(data["thresholds"][level]) for level in _LEVELS[1:]},
                    float(data["cue_bar"]))
@@ -114,8 +136,9 @@ class AttackClassifier:
     def scores(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """The SVM's score for each text, given its L2-normalized sentence embedding (a row of ``vectors``)."""
         vectors = np.asarray(vectors, dtype=np.float32)
-        dots = (self.embeddings @ vectors.T).astype(np.float64)  # (n, texts)
-        norms = (vectors.astype(np.float64) ** 2).sum(axis=1)
+        styles = np.stack([style(t) for t in texts])
+        dots = (self.embeddings @ vectors.T).astype(np.float64) + self.styles @ styles.T  # (n, texts)
+        norms = (vectors.astype(np.float64) ** 2).sum(axis=1) + (styles.astype(np.float64) ** 2).sum(axis=1)
         for k, text in enumerate(texts):
             for j, value in self.words(text).items():
                 dots[self.term_rows[j], k] += value * self.term_values[j]

@@ -37,9 +37,14 @@ the same input is at least ``cue_bar`` (in ``data/attack_classifier.json``), i.e
 judge the sentence clearly benign. A look-alike that happens to use an attack's words ("the drill's actors
 must stay in character") is thus overruled by its meaning. The result is the highest level that counts.
 ``cue_bar`` was chosen by ``train_attack_classifier.py`` on the training data only, from out-of-fold scores
-(grouped 5-fold CV): the lowest score at which weaker cues may count with at most 2.5% of the look-alikes
-flagged by classifier and cues together. Out of fold (2,242 lines): every cue standing alone flagged 3.2% of
-the look-alikes at recall 0.883; weaker cues from a score of -0.23 on, 2.5% at recall 0.881.
+(grouped 5-fold CV): the lowest score at which weaker cues may count with at most 2% of the look-alikes
+flagged by classifier and cues together. Out of fold (2,359 lines): every cue standing alone flagged 4.2% of
+the look-alikes at recall 0.880; weaker cues from a score of -0.13 on, 1.9% at recall 0.871.
+
+A strong cue that reports an attack instead of making one (:func:`reported`: inside quotation marks, or the
+infinitive of a reported request that addresses nobody: "attackers tell a model to disregard its
+instructions") counts as a weaker one, so the classifier's reading decides; text about prompt injection
+(guidance, red-team logs, research) was the main source of false flags.
 
 Disguised text ("i g n o r e", "1gn0r3", Cyrillic look-alike letters, text written backwards) is read twice:
 as it is and as its plain view (``obfuscation.py``), which is built only when the text shows a disguise; the
@@ -205,6 +210,8 @@ def assess_cues(text: str) -> AttackAssessment:
     matches: list[str] = []
     for (weight, family, _), m in zip(_PATTERNS, _CUES.search([norm])[0]):
         if m:
+            if weight == 3 and reported(norm, m):
+                weight = 2  # an attack described or quoted: weaker, so the classifier's meaning decides
             best[family] = max(best.get(family, 0), weight)
             matches.append(m.group(0).strip())
     if not best:
@@ -214,6 +221,24 @@ def assess_cues(text: str) -> AttackAssessment:
     if len(best) > 1 and score < 3:
         score += 1  # cues from two families at once: a deliberate attack, not a turn of phrase
     return AttackAssessment(_LEVELS[min(score, 3)], tuple(sorted(best)), tuple(matches), strong=strong)
+
+
+_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb"}
+_REPORTED_BEFORE = re.compile(r"\bto\s*$", re.I)  # "asked the bot to | attempts to | tells a model to" ignore ...
+_ADDRESSES_READER = re.compile(r"\b(?:you|your|yours|yourself)\b", re.I)
+
+
+def reported(text: str, match: re.Match) -> bool:
+    """Whether a cue's match reports an attack rather than makes one: it stands inside quotation marks
+    ("the intruder pasted 'ignore all previous instructions' into the form"), or it is the infinitive of a
+    reported request and addresses nobody ("attackers tell a model to disregard its instructions"). Such a
+    strong cue counts as a weaker one, which stands only where the classifier does not judge the text benign."""
+    before, after = text[:match.start()], text[match.end():]
+    for opening, closing in _QUOTES.items():
+        at = before.rfind(opening)
+        if at >= 0 and (at == 0 or not before[at - 1].isalnum()) and closing in after[:200]:
+            return True
+    return bool(_REPORTED_BEFORE.search(before[-30:])) and not _ADDRESSES_READER.search(match.group(0))
 
 
 _CLAUSE_BREAK = re.compile(r"\s*[,;:]\s+")

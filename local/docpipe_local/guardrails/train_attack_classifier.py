@@ -15,12 +15,13 @@ Training data (a line is one example; label 1 = prompt attack):
 Never the held-out sets 2 to 5 (``tests/data/guardrail_heldout_2.jsonl`` ... ``_5``): they measure this model
 (2, 3 and 4 have been read since, so they are seen; nothing here was chosen by them).
 
-The model is an SVM with an RBF kernel over each line's MiniLM embedding and its TF-IDF words. Everything is
+The model is an SVM with an RBF kernel over each line's MiniLM embedding, its style (``attack_model.style``:
+addressed to the reader, reporting, quoting) and its TF-IDF words. Everything is
 chosen by grouped 5-fold cross-validation (a jailbreak's sentences stay in one fold): the regularization C,
 then the score at which each confidence level starts, from the out-of-fold scores of
 the benign look-alikes (the lines written to resemble attacks, not the easy prose of the samples): LOW where
-at most 2% of them score above it, MEDIUM 1%, HIGH 0.5%; then ``cue_bar``, the score from which a weaker cue
-pattern of ``attacks.py`` counts: the lowest with at most 2.5% of the look-alikes flagged by the classifier and
+at most 1.9% of them score above it, MEDIUM 1%, HIGH 0.5%; then ``cue_bar``, the score from which a weaker cue
+pattern of ``attacks.py`` counts: the lowest with at most 2% of the look-alikes flagged by the classifier and
 the cues together. A line is scored as the guardrail scores it: the highest score among its sentences (and its
 de-obfuscated view's, ``obfuscation.py``) that pass the gate.
 """
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .attack_model import WEIGHTS, AttackClassifier, default_encode, gate
+from .attack_model import WEIGHTS, AttackClassifier, default_encode, gate, style
 from .attacks import assess_cues, cue_counts, normalize, plain_views
 from .engine import split_sentences
 
@@ -53,10 +54,11 @@ LOOK_ALIKES = ("written", "tuning set", "held-out set 1")  # whose benign lines 
 C_GRID = (1.0, 3.0, 10.0)
 FOLDS = 5
 SEED = 21
-FALSE_POSITIVE_RATES = {"LOW": 0.02, "MEDIUM": 0.01, "HIGH": 0.005}
-CUE_LOOK_ALIKE_RATE = 0.025  # look-alikes flagged by the classifier and the cues together, out of fold
+FALSE_POSITIVE_RATES = {"LOW": 0.019, "MEDIUM": 0.01, "HIGH": 0.005}
+CUE_LOOK_ALIKE_RATE = 0.02  # look-alikes flagged by the classifier and the cues together, out of fold
 MIN_DF = 2  # a word of the vocabulary occurs in at least two training lines
 EMBEDDING_DIMENSION = 384
+STYLE_FEATURES = len(style(""))
 
 
 def sample_sentences() -> list[str]:
@@ -100,7 +102,8 @@ class Model:
         from scipy.sparse import csr_matrix, hstack
 
         embeddings = np.stack([self.vectors[t] for t in texts]).astype(np.float16).astype(np.float32)
-        return hstack([csr_matrix(embeddings), self.words.transform(texts)]).tocsr()
+        styles = np.stack([style(t) for t in texts])
+        return hstack([csr_matrix(embeddings), csr_matrix(styles), self.words.transform(texts)]).tocsr()
 
     def scores(self, texts: list[str]) -> np.ndarray:
         return self.svm.decision_function(self.features(texts))
@@ -109,7 +112,8 @@ class Model:
         support = self.svm.support_vectors_.tocsc()  # sparse, as the features were
         coef = self.svm.dual_coef_.toarray()[0]
         embeddings = support[:, :EMBEDDING_DIMENSION].toarray().astype("<f2")
-        words = support[:, EMBEDDING_DIMENSION:]
+        styles = support[:, EMBEDDING_DIMENSION:EMBEDDING_DIMENSION + STYLE_FEATURES].toarray()
+        words = support[:, EMBEDDING_DIMENSION + STYLE_FEATURES:]
         terms = {}
         for term, j in sorted(self.words.vocabulary_.items(), key=lambda item: item[1]):
             column = words[:, j]
@@ -117,7 +121,8 @@ class Model:
                            [round(float(v), 6) for v in column.data]]
         return {"gamma": float(self.svm._gamma), "intercept": float(self.svm.intercept_[0]),
                 "coef": [round(float(v), 6) for v in coef],
-                "support_embeddings_f16": base64.b64encode(embeddings.tobytes()).decode("ascii"), "terms": terms}
+                "support_embeddings_f16": base64.b64encode(embeddings.tobytes()).decode("ascii"),
+                "support_style": [[round(float(v), 4) for v in r] for r in styles], "terms": terms}
 
 
 def line_scores(model: Model, rows: list[dict]) -> np.ndarray:
@@ -160,7 +165,7 @@ def cross_validate(rows, y, vectors, fold):
             oof[test] = line_scores(model, [r for r, t in zip(rows, test) if t])
         t = threshold_for(oof[look_alike], FALSE_POSITIVE_RATES["LOW"])
         results[c] = {"oof": oof, "threshold": t, "recall": float((oof[y == 1] >= t).mean())}
-        print(f"  C={c:<5} recall {results[c]['recall']:.3f} at look-alikes flagged <= 2% (score >= {t:.3f})")
+        print(f"  C={c:<5} recall {results[c]['recall']:.3f} at look-alikes flagged <= {FALSE_POSITIVE_RATES['LOW']:.1%} (score >= {t:.3f})")
     best = max(C_GRID, key=lambda c: (round(results[c]["recall"], 3), -c))
     return best, results[best]["oof"], look_alike
 

@@ -38,7 +38,7 @@ judge the sentence clearly benign. A look-alike that happens to use an attack's 
 must stay in character") is thus overruled by its meaning. The result is the highest level that counts.
 ``cue_bar`` was chosen by ``train_attack_classifier.py`` on the training data only, from out-of-fold scores
 (grouped 5-fold CV): the lowest score at which weaker cues may count with at most 2% of the look-alikes
-flagged by classifier and cues together. Out of fold (2,359 lines): every cue standing alone flagged 4.2% of
+flagged by classifier and cues together. Out of fold (2,359 lines): every cue standing alone flagged 4.3% of
 the look-alikes at recall 0.880; weaker cues from a score of -0.13 on, 1.9% at recall 0.871.
 
 A strong cue that reports an attack instead of making one (:func:`reported`: inside quotation marks, or the

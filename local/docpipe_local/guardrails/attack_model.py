@@ -46,11 +46,15 @@ GATE = re.compile(
     r"repeat|messages?|grand(?:mother|father|ma|pa))\b",
     re.I)
 _LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
+# A heading or a label ("## Programme", "Admin") holds no instruction to a model, and the classifier, trained on
+# sentences, scores such fragments by one word's meaning: no attack in the training data is shorter than this.
+MIN_WORDS = 3
+_WORDS = re.compile(r"\w+")
 
 
 def gate(sentence: str) -> bool:
-    """Whether a sentence could be an attack, by its words alone (see :data:`GATE`)."""
-    return GATE.search(sentence) is not None
+    """Whether a sentence could be an attack, by its words alone (see :data:`GATE` and :data:`MIN_WORDS`)."""
+    return len(_WORDS.findall(sentence)) >= MIN_WORDS and GATE.search(sentence) is not None
 
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern

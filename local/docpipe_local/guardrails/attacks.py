@@ -242,7 +242,6 @@ def reported(text: str, match: re.Match) -> bool:
 
 
 _CLAUSE_BREAK = re.compile(r"\s*[,;:]\s+")
-MIN_CLAUSE_WORDS = 3
 
 
 def english_clauses(text: str, sentences: Sequence[str]) -> list[str]:
@@ -252,7 +251,7 @@ def english_clauses(text: str, sentences: Sequence[str]) -> list[str]:
     from .language import english_pieces
 
     clauses = [c for s in sentences for c in _CLAUSE_BREAK.split(s)
-               if c != s and len(c.split()) >= MIN_CLAUSE_WORDS and gate(c)]
+               if c != s and gate(c)]  # the gate wants three words or more
     return english_pieces(text, clauses).kept if clauses else []
 
 

@@ -33,9 +33,10 @@ EncodeFn = Callable[[list[str]], np.ndarray]
 
 # Words that an attack on an assistant's instructions cannot do without: it addresses the assistant ("you"),
 # names an AI or a model, or speaks of instructions, rules, filters, a persona or a mode. Sentences without
-# any (most of a report or a letter) are not embedded. "limit" is not one of them: no attack of the training
-# data needs it to pass (those about limits also say "you" or "rules"), and an inspection report's load limits
-# sent most of its sentences through the model.
+# any (most of a report or a letter) are not embedded. "limit" and "above" are not among them: no attack of the
+# training data needs either to pass (those about limits also say "you" or "rules", those about the text above
+# "repeat" or "print"), and an inspection report's load limits and levels above the deck sent most of its
+# sentences through the model.
 GATE = re.compile(
     r"\b(?:you|your|yours|yourself|you'(?:re|ve|ll|d)|u|ur|ai|a\.i|assistants?|chatbots?|bots?|models?|llms?|"
     r"\w*gpt\w*|dan|agents?|summari[sz]\w*|instruct\w*|prompts?|directives?|orders|commands?|rules?|system|"
@@ -43,7 +44,7 @@ GATE = re.compile(
     r"overrid\w+|bypass\w*|polic(?:y|ies)|filter\w*|unfiltered|censor\w*|uncensored|restrict\w*|unrestricted|"
     r"jailbr\w+|guidelines?|guidance|guardrails?|safeguards?|refus\w+|ethic\w*|moral\w*|developers?|admin\w*|"
     r"sudo|operators?|constraints?|reveal\w*|secrets?|confidential|verbatim|setup|set-up|configur\w+|"
-    r"programm\w+|obey|comply|henceforth|inst|training|trained|context|above|previous|prior|earlier|instead|"
+    r"programm\w+|obey|comply|henceforth|inst|training|trained|context|previous|prior|earlier|instead|"
     r"tasks?|users?|conversation|chat|automated|decod\w*|encod\w*|base64|rot13|act|reply|respond|output|print|"
     r"repeat|messages?|grand(?:mother|father|ma|pa))\b",
     re.I)

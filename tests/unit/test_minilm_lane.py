@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -48,6 +49,26 @@ class HeldRequests:
         return Request()
 
 
+@contextmanager
+def holding_requests(engine: MiniLMEngine, events: list[str], callers: list[threading.Thread]):
+    """The engine's infer requests swapped for held ones; afterwards the batches are released, the callers
+    joined and the real requests put back."""
+    held = HeldRequests(events)
+    real = [engine._requests.get() for _ in range(engine.requests)]
+    for _ in range(engine.requests):
+        engine._requests.put(held.request())
+    try:
+        yield held
+    finally:
+        held.release.set()
+        for caller in callers:
+            caller.join(DEADLOCK_GUARD_S)
+        for _ in range(engine.requests):
+            engine._requests.get()
+        for request in real:
+            engine._requests.put(request)
+
+
 @pytest.fixture(scope="module")
 def engine() -> MiniLMEngine:
     """An engine of its own (one stream, two infer requests), so that its requests can be swapped."""
@@ -56,13 +77,9 @@ def engine() -> MiniLMEngine:
 
 def test_a_priority_call_finishes_while_batch_calls_hold_every_request_and_more_wait(engine):
     events: list[str] = []
-    held = HeldRequests(events)
-    real = [engine._requests.get() for _ in range(engine.requests)]
-    for _ in range(engine.requests):
-        engine._requests.put(held.request())
     batch_callers = [threading.Thread(target=engine.encode, args=([f"bridge inspection report {i}"],))
                      for i in range(engine.requests + 2)]  # every request taken, two more callers queued
-    try:
+    with holding_requests(engine, events, batch_callers) as held:
         for caller in batch_callers:
             caller.start()
         for _ in range(engine.requests):
@@ -77,14 +94,6 @@ def test_a_priority_call_finishes_while_batch_calls_hold_every_request_and_more_
         caller.start()
         caller.join(DEADLOCK_GUARD_S)
         assert "vectors" in urgent, "the priority call waited for a request the batch calls held"
-    finally:
-        held.release.set()
-        for thread in batch_callers:
-            thread.join(DEADLOCK_GUARD_S)
-        for _ in range(engine.requests):
-            engine._requests.get()
-        for request in real:
-            engine._requests.put(request)
     # the priority call finished before any batch it overtook, and every batch call then ran
     assert events.index("priority finished") < events.index("batch finished")
     assert events.count("batch started") == events.count("batch finished") == len(batch_callers)
@@ -123,10 +132,6 @@ def test_every_embedding_the_guardrail_makes_runs_on_the_priority_lane():
 def test_bulk_batches_leave_a_stream_to_priority_work_while_it_is_open():
     engine = MiniLMEngine(parallel=2).warm_up()  # two streams, four infer requests
     events: list[str] = []
-    held = HeldRequests(events)
-    real = [engine._requests.get() for _ in range(engine.requests)]
-    for _ in range(engine.requests):
-        engine._requests.put(held.request())
     opened, close = threading.Event(), threading.Event()
 
     def screening():  # a page being screened: its priority block stays open until the test closes it
@@ -136,29 +141,23 @@ def test_bulk_batches_leave_a_stream_to_priority_work_while_it_is_open():
             held.record("priority block closed")
     page = threading.Thread(target=screening)
     callers = [threading.Thread(target=engine.encode, args=([f"bridge deck joint {i}"],)) for i in range(3)]
-    try:
-        page.start()
-        assert opened.wait(DEADLOCK_GUARD_S)
-        for caller in callers:
-            caller.start()
-        assert held.started.acquire(timeout=DEADLOCK_GUARD_S), "no bulk batch started"
-        deadline = time.monotonic() + DEADLOCK_GUARD_S
-        while engine.bulk_waits < len(callers) - 1:  # the other two wait for the stream left to the page
-            assert time.monotonic() < deadline, f"{engine.bulk_waits} bulk batches waited"
-            time.sleep(0.005)
-        assert events == ["batch started"]
-        close.set()
-        page.join(DEADLOCK_GUARD_S)
-        for _ in range(len(callers) - 1):  # the block closed: the streams are all bulk work's again
-            assert held.started.acquire(timeout=DEADLOCK_GUARD_S), "the waiting bulk batches never started"
-    finally:
-        close.set()
-        held.release.set()
-        for caller in callers:
-            caller.join(DEADLOCK_GUARD_S)
-        for _ in range(engine.requests):
-            engine._requests.get()
-        for request in real:
-            engine._requests.put(request)
+    with holding_requests(engine, events, callers) as held:
+        try:
+            page.start()
+            assert opened.wait(DEADLOCK_GUARD_S)
+            for caller in callers:
+                caller.start()
+            assert held.started.acquire(timeout=DEADLOCK_GUARD_S), "no bulk batch started"
+            deadline = time.monotonic() + DEADLOCK_GUARD_S
+            while engine.bulk_waits < len(callers) - 1:  # the other two wait for the stream left to the page
+                assert time.monotonic() < deadline, f"{engine.bulk_waits} bulk batches waited"
+                time.sleep(0.005)
+            assert events == ["batch started"]
+            close.set()
+            page.join(DEADLOCK_GUARD_S)
+            for _ in range(len(callers) - 1):  # the block closed: the streams are all bulk work's again
+                assert held.started.acquire(timeout=DEADLOCK_GUARD_S), "the waiting bulk batches never started"
+        finally:
+            close.set()  # the page's block closes before the callers are joined
     assert events[:2] == ["batch started", "priority block closed"]
     assert events.count("batch started") == events.count("batch finished") == len(callers)

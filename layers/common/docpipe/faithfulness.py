@@ -15,12 +15,12 @@ from typing import Callable
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[{])")
 _FIGURE = re.compile(r"(\d+(?:[.,:/-]\d+)*)(\s*(?:%|percent\b|per\s+cent\b))?", re.IGNORECASE)
 # spelled-out numbers a model may write for a figure ("one" is left out: "one of", "no one")
-_NUMBER_WORDS = {word: str(value) for value, word in enumerate(
+NUMBER_WORDS = {word: str(value) for value, word in enumerate(
     "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
     "eighteen nineteen twenty".split(), start=2)}
-_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
                       "eighty": "80", "ninety": "90", "hundred": "100"})
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+NUMBER_WORD = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][\w'&-]*[A-Za-z0-9]\b|\{[A-Z_]+\}")
 _WORD = re.compile(r"[a-z][a-z'-]{2,}")
 _COMMON = frozenset("the this that these those there their they it its a an and but or in on at of to for with "
@@ -48,8 +48,8 @@ def unsupported(sentence: str, source: str, source_words: set[str],
     """The numbers and names of `sentence` that the source does not contain."""
     missing = [number for number, percent in figures(sentence) if (number, percent) not in source_figures]
     # a spelled-out number counts as found where the source writes it either way ("four" or "4")
-    missing += [word for word in _NUMBER_WORD.findall(sentence)
-                if word.lower() not in source_words and (_NUMBER_WORDS[word.lower()], False) not in source_figures]
+    missing += [word for word in NUMBER_WORD.findall(sentence)
+                if word.lower() not in source_words and (NUMBER_WORDS[word.lower()], False) not in source_figures]
     for name in _NAME.findall(sentence):
         if name.startswith("{"):
             if name not in source:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from docpipe.faithfulness import _NUMBER_WORD, _NUMBER_WORDS, figures
+from docpipe.faithfulness import NUMBER_WORD, NUMBER_WORDS, figures
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
           r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
@@ -76,7 +76,7 @@ def _kinds_at(text: str, start: int, end: int) -> set[str]:
 
 def spelled_figures(text: str) -> set[tuple[str, bool]]:
     """The numbers ``text`` spells out ("six" of "six weeks"), as figures: ("6", False)."""
-    return {(_NUMBER_WORDS[word.lower()], False) for word in _NUMBER_WORD.findall(text)}
+    return {(NUMBER_WORDS[word.lower()], False) for word in NUMBER_WORD.findall(text)}
 
 
 def figures_of_kind(text: str, kinds: frozenset[str] | None) -> set[tuple[str, bool]]:
@@ -92,8 +92,8 @@ def figures_of_kind(text: str, kinds: frozenset[str] | None) -> set[tuple[str, b
             found.add((f"{dated.group(1).lower()[:3]} {match.group()}", False))
         elif here & kinds:  # the parts too, as figures() reads a date: "2025" of "2025-09-19"
             found |= {(part, "percent" in here) for part in {match.group(), *re.split(r"[:/-]", match.group())}}
-    for match in _NUMBER_WORD.finditer(text):  # spelled out: a kind only from the unit after it
+    for match in NUMBER_WORD.finditer(text):  # spelled out: a kind only from the unit after it
         here = {kind for kind, pattern in _AFTER.items() if pattern.search(text[match.end():match.end() + 24])}
         if here & kinds or ("count" in kinds and not here):
-            found.add((_NUMBER_WORDS[match.group().lower()], "percent" in here))
+            found.add((NUMBER_WORDS[match.group().lower()], "percent" in here))
     return found

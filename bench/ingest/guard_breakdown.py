@@ -16,15 +16,13 @@ import time
 from collections import defaultdict
 from contextlib import ExitStack
 
-# (module, attribute, part): the functions timed, by what they do. The prompt-attack assessment has had two
-# names (one text at a time, then all of a page's texts with its classifier); whichever exists is timed.
+# (module, attribute, part): the functions timed, by what they do
 _FUNCTIONS = [
     ("docpipe.logic.guard", "delete_versions", "document: older versions of the text deleted"),
     ("docpipe.logic.guard", "put_json", "document: masked text written"),
     ("docpipe_local.guardrails.engine", "english_pieces", "page: language identification (py3langid)"),
     ("docpipe_local.guardrails.engine", "find_pii", "page: PII"),
     ("docpipe_local.guardrails.engine", "assess_content", "page: content filters"),
-    ("docpipe_local.guardrails.engine", "assess_prompt_attack", "page: prompt attack"),
     ("docpipe_local.guardrails.engine", "assess_prompt_attacks", "page: prompt attack"),
 ]
 _METHODS = [
@@ -86,8 +84,7 @@ class GuardBreakdown:
 
         for module_name, name, part in _FUNCTIONS:
             module = importlib.import_module(module_name)
-            if name in module.__dict__:
-                self._patch(module, name, self._timed(part, module.__dict__[name]))
+            self._patch(module, name, self._timed(part, module.__dict__[name]))
         for module_name, class_name, name, part in _METHODS:
             owner = getattr(importlib.import_module(module_name), class_name)
             function = owner.__dict__[name]

@@ -64,7 +64,7 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 
 # How a sentence speaks: an order addressed to the reader, or a report about attacks (third person, quoted).
 # Meaning alone puts "the attacker told the chatbot to ignore its instructions" next to the order itself.
-_TO_READER = re.compile(r"\b(?:you|your|yours|yourself|you'(?:re|ve|ll|d))\b", re.I)
+TO_READER = re.compile(r"\b(?:you|your|yours|yourself)\b", re.I)  # "you're" holds "you" too
 _REPORTING = re.compile(
     r"\b(?:attackers?|intruders?|hackers?|testers?|red[- ]team\w*|researchers?|authors?|participants?|"
     r"(?:the|a) users? (?:asked|tried|wrote|typed)|users may|(?:attempts?|attempted|tries|tried|trying) to|"
@@ -78,7 +78,7 @@ STYLE_WEIGHT = 1.0  # a style feature's size against the unit-length embedding a
 def style(text: str) -> np.ndarray:
     """Three numbers for how a sentence speaks: it addresses the reader; it reports (an attacker, a study,
     an attempt, guidance); it quotes. Scaled by :data:`STYLE_WEIGHT`."""
-    return STYLE_WEIGHT * np.array([bool(_TO_READER.search(text)), bool(_REPORTING.search(text)),
+    return STYLE_WEIGHT * np.array([bool(TO_READER.search(text)), bool(_REPORTING.search(text)),
                                     bool(_QUOTED.search(text))], dtype=np.float32)
 
 

@@ -63,7 +63,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Collection, Sequence
 
-from .attack_model import EncodeFn, default_encode, get_classifier
+from .attack_model import TO_READER, EncodeFn, default_encode, gate, get_classifier
+from .language import english_pieces
 from .literals import LiteralGate
 from .obfuscation import KnownWords, deobfuscate
 
@@ -225,7 +226,6 @@ def assess_cues(text: str) -> AttackAssessment:
 
 _QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb"}
 _REPORTED_BEFORE = re.compile(r"\bto\s*$", re.I)  # "asked the bot to | attempts to | tells a model to" ignore ...
-_ADDRESSES_READER = re.compile(r"\b(?:you|your|yours|yourself)\b", re.I)
 
 
 def reported(text: str, match: re.Match) -> bool:
@@ -238,7 +238,7 @@ def reported(text: str, match: re.Match) -> bool:
         at = before.rfind(opening)
         if at >= 0 and (at == 0 or not before[at - 1].isalnum()) and closing in after[:200]:
             return True
-    return bool(_REPORTED_BEFORE.search(before[-30:])) and not _ADDRESSES_READER.search(match.group(0))
+    return bool(_REPORTED_BEFORE.search(before[-30:])) and not TO_READER.search(match.group(0))
 
 
 _CLAUSE_BREAK = re.compile(r"\s*[,;:]\s+")
@@ -247,9 +247,6 @@ _CLAUSE_BREAK = re.compile(r"\s*[,;:]\s+")
 def english_clauses(text: str, sentences: Sequence[str]) -> list[str]:
     """The clauses of these sentences of ``text`` (sentences the English-only detectors skipped) that could be
     an English attack: they pass the classifier's gate and are English (an unsure clause follows its text)."""
-    from .attack_model import gate
-    from .language import english_pieces
-
     clauses = [c for s in sentences for c in _CLAUSE_BREAK.split(s)
                if c != s and gate(c)]  # the gate wants three words or more
     return english_pieces(text, clauses).kept if clauses else []
@@ -279,7 +276,6 @@ def assess_prompt_attacks(texts: Sequence[str], english_sentences: Sequence[str]
     texts and views are embedded in one call.
     """
     from .engine import split_sentences  # the engine imports this module
-    from .language import english_pieces
 
     if english_sentences is None:
         english_sentences = [s for t in texts for s in english_pieces(t, split_sentences(t)).kept]

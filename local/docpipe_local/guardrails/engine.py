@@ -475,13 +475,13 @@ class GuardrailEngine:
             units["contentPolicyUnits"] = text_unit_count
             confidences: dict[str, str] = {}
             english = [english_pieces(text, split_sentences(text)) for text in texts]
+            english_sentences = [s for part in english for s in part.kept]
             if content_types:
                 unjudged.add("content filters", english)
-                confidences.update(assess_content([s for part in english for s in part.kept]))
+                confidences.update(assess_content(english_sentences))
             if "PROMPT_ATTACK" in {f.type for f in active_filters}:
                 unjudged.add("prompt attack", english)  # its patterns run on every text: they match English only
                 # its classifier reads the English sentences, embedded in one call
-                english_sentences = [s for part in english for s in part.kept]
                 confidences["PROMPT_ATTACK"] = assess_prompt_attacks(texts, english_sentences).confidence
             for flt in active_filters:
                 confidence = confidences.get(flt.type, "NONE")

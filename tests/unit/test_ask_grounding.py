@@ -256,8 +256,11 @@ def test_who_carried_out_the_work_asks_for_a_name_and_gets_the_firm_from_the_sen
 
     assert asks_for_name("Who carried out the fire safety audit?") and asks_for_name("Who will inspect the dam?")
     assert asks_for_name("Who was awarded the works contract?") and asks_for_name("Which contractor built it?")
-    assert not asks_for_name("Who led the inspection team?")  # "inspection" is the team's, not the verb
-    assert not asks_for_name("Who manages the program?")  # "the city" may answer it
+    # who led, managed, approved... the work: a person or a firm
+    assert asks_for_name("Who led the inspection team?") and asks_for_name("Who managed the restoration?")
+    assert asks_for_name("Who signed off the works?") and asks_for_name("Who oversaw the programme?")
+    assert not asks_for_name("Who is affected by the closure?")  # "residents" may answer it
+    assert not asks_for_name("Who applied for the grant?")  # "the city" may answer it
     passages = ["The Regional Roads Agency owns the Kestrel Tunnel and commissioned the audit.",
                 "A fire safety audit carried out in February 2026 by\nArdent Fire & Risk LLP found that the "
                 "ventilation no longer meets the standard."]
@@ -321,3 +324,45 @@ def test_due_is_a_word_of_asking_not_of_the_subject():
     subject = Subject("By what date is the leisure centre work due to be completed?")
     assert "due" not in subject.key_words
     assert subject.is_about("The leisure centre work will be completed by 18 June 2027.")
+
+
+def test_a_reworded_question_is_about_the_document_that_holds_its_subject():
+    from docpipe.logic.ask_subject import Subject
+
+    # "had", "up", "again" name nothing; the sentence that answers says "renewed", not "replaced", and only
+    # its document says "kiosk": half of the key words, read with the document, are enough
+    subject = Subject("How many of the kiosk's glass panels had to be replaced?")
+    assert subject.key_words == {"kiosk", "glas", "panel", "replac"} and subject.needed == 2
+    answer = "Nine of the panels were renewed in toughened glass."
+    assert not subject.is_about("Nine were renewed.")
+    assert subject.is_about(answer)
+    assert Subject("When can visitors go up to the kiosk roof again?").is_about(
+        "The roof terrace reopens to visitors on 4 May.", "# Marl Street kiosk: works report")
+    # a question about another structure still finds nothing: one of the four key words
+    assert not Subject("Who will inspect the beta reservoir dam?").is_about(
+        "The next routine inspection is due in September 2027.", "# Harbor Bridge inspection report")
+
+
+def test_only_the_passages_about_the_subject_are_kept():
+    from docpipe.logic.ask_subject import about_the_subject
+
+    def hit(doc_id: str, text: str) -> dict:
+        return {"metadata": {"doc_id": doc_id, "text": text, "source_key": f"inbox/{doc_id}.md"}}
+
+    hits = [hit("kelby", "The Kelby pumping works were commissioned in 1968."),
+            hit("kelby", "Two of the six pumps were replaced in 2025."),
+            hit("ostend", "The Ostend water tower was built in 1927.")]
+    # the second Kelby passage does not name Kelby: its document does
+    assert about_the_subject(hits, "When were the Kelby pumps replaced?") == hits[:2]
+    assert about_the_subject(hits, "When was the Marl Street kiosk built?") == []
+
+
+def test_a_heading_holds_no_answer():
+    passages = ["# Kelby Pumping Works: Condition Survey 2026\nThe works were commissioned in 1968 and extended "
+                "in 1994. Pump 3 was refurbished by Tay Valley Pumps Ltd."]
+    question = "In what year were the Kelby pumping works commissioned?"
+    # the heading names the works and holds a year, but states nothing: the model's sentence stands
+    grounded, dropped, extractive = grounded_answer("The works were commissioned in 1968.", passages, question)
+    assert (grounded, dropped, extractive) == ("The works were commissioned in 1968.", 0, False)
+    grounded, _, extractive = grounded_answer("It is not stated.", passages, question)
+    assert extractive and grounded == "The works were commissioned in 1968 and extended in 1994."

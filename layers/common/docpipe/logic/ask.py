@@ -7,7 +7,8 @@ the guardrail when one is set).
 Each citation quotes the sentence of its passage that best supports the answer. When nothing relevant is
 found (no passage close enough, or none about the question's subject: its names and key words, see
 :mod:`docpipe.logic.ask_subject`), the answer says so and no model is called (and says that nothing is
-indexed, when the index or the document holds no vector at all). The model's answer is kept to what the passages say
+indexed, when the index or the document holds no vector at all); passages about something else are not
+handed to the model. The model's answer is kept to what the passages say
 (:mod:`docpipe.logic.ask_grounding`): sentences with invented or misread figures are dropped, and when
 nothing usable is left the answer quotes the passage sentence most about the question.
 """
@@ -22,7 +23,7 @@ from docpipe.clients import client
 from docpipe.embeddings import embed_texts
 from docpipe.logic.ask_grounding import best_quote, grounded_answer
 from docpipe.logic.ask_ranking import CANDIDATES_PER_PASSAGE, rerank
-from docpipe.logic.ask_subject import any_about_the_subject
+from docpipe.logic.ask_subject import about_the_subject
 from docpipe.prompts import prompt
 from docpipe.settings import get_settings
 
@@ -74,7 +75,8 @@ def answer_question(request: AskRequest) -> AskAnswer:
     if not hits:  # the index (or the document) holds no vector at all: not the same as nothing relevant
         empty = DOCUMENT_NOT_INDEXED.format(doc_id=request.doc_id) if request.doc_id else NOTHING_INDEXED
         return AskAnswer(question=request.question, answer=empty, found=False)
-    if not any_about_the_subject(relevant, request.question):  # none close enough, or none about it
+    relevant = about_the_subject(relevant, request.question)  # passages of other things mislead the model
+    if not relevant:  # none close enough, or none about it
         return AskAnswer(question=request.question, answer=NOT_FOUND, found=False)
     relevant = rerank(relevant, request.question, request.top_k)  # the best top_k of the candidates
     passages = "\n\n".join(f"[{n}] {hit['metadata']['text']}" for n, hit in enumerate(relevant, 1))

@@ -13,8 +13,9 @@ read off "31,400 vehicles a day, of which 6 percent are trucks"; a grant's amoun
    terms shared, after crude stemming: "replacing" is "replace"; a term counts more the fewer passage
    sentences share it, a name of what the question is about half as much); an answer sentence giving one from
    a sentence about something else is left out; when it asks which firm, contractor, agency or person, or who
-   carried out, inspected, built... something, likewise a name the question does not hold (another "who" is
-   left free: "the city" answers "who manages it"; a capitalized word before a number, "Pier 3", is no name);
+   carried out, inspected, built, led, managed, approved... something, likewise a name the question does not
+   hold (another "who" is left free: "residents" answer "who is affected"; a capitalized word before a number,
+   "Pier 3", is no name);
 3. when nothing is left, the answer is the passage sentence most about the question (one holding what is
    asked for first; the closer passage on a tie): a quote, marked extractive.
 """
@@ -45,11 +46,14 @@ _ASKS_FOR_FIGURE = re.compile(
 _ASKS_FOR_NAME = re.compile(
     r"\b(?:which|what)\s+(?:firm|company|contractor|consultants?|consultancy|agency|"
     r"authority|organi[sz]ation|supplier|team|person|engineer|manager|body|department|laboratory|lab)\b|"
-    # who did the work: a firm or a person ("who manages", "who applied" are left free: "the city" answers them)
+    # who did or led the work: a firm or a person ("who applied", "who is affected" are left free)
     r"\bwho\b.*\b(?:carr(?:y|ies|ied)\s+out|undert(?:ake|akes|ook|aken)|builds?|built|supplie[sd]|supply|won|"
+    r"leads?|led|ran|runs?|oversaw|overs(?:ee|ees|een|eeing)|wrote|writes?|"
     r"(?:conduct|perform|audit|inspect|survey|review|design|construct|supervis|install|repair|renovat|refurbish|"
-    r"award|contract|hir|appoint)(?:e|es|s|ed|ing)?)\b",
+    r"award|contract|hir|appoint|manag|direct|chair|coordinat|head|approv|sign|prepar|author|commission)"
+    r"(?:e|es|s|ed|ing)?)\b",
     re.IGNORECASE)
+_HEADING = re.compile(r"#{1,6}\s")  # a Markdown heading
 _CAPITALIZED = re.compile(r"\b[A-Z][a-z]+(?:[-'][A-Za-z]+)?\b")
 _NUMBERED = re.compile(r"\s+\d")
 _NOT_NAMES = frozenset("january february march april may june july august september october november december "
@@ -162,7 +166,11 @@ class _Passages:
         weight = {term: math.log(1 + len(held_terms) / sum(term in held for held in held_terms))
                   * (NAME_WEIGHT if term in subject else 1.0) for term in set().union(*held_terms)}
         self.about = [sum(weight[term] for term in held) for held in held_terms]
-        self.holds = [self.asked_in(sentence) for sentence in self.sentences]
+        # a heading states nothing ("# Ashby Water Treatment Works: Process Audit 2026" holds a year and names,
+        # and every word of its subject): it holds no answer, and is not one
+        self.statements = [not _HEADING.match(sentence) for sentence in self.sentences]
+        self.holds = [self.asked_in(sentence) if statement else set()
+                      for sentence, statement in zip(self.sentences, self.statements)]
 
     def asked_in(self, text: str) -> set:
         """What ``text`` holds of what the question asks for, less what the question names itself."""
@@ -176,8 +184,8 @@ class _Passages:
 
     def best_sentence(self) -> str:
         """The sentence most about the question (one holding what is asked for first)."""
-        def score(index: int) -> tuple[bool, float]:
-            return (bool(self.holds[index]), self.about[index])
+        def score(index: int) -> tuple[bool, bool, float]:
+            return (self.statements[index], bool(self.holds[index]), self.about[index])
 
         return self.sentences[max(range(len(self.sentences)), key=score)] if self.sentences else ""
 

@@ -8,8 +8,11 @@ a confident sentence about another structure. The subject is read off the questi
   "Pier 2", "FB-14"), each of which the passage's document must hold (in the passages retrieved from it, or
   its name: a chunk need not repeat the name of what its document is about);
 - its key words: the other content words, less the words of asking itself (how many, what share, cost,
-  when, which firm, due...), of which the passage must hold at least two thirds (rounded up: 1 of 1, 2 of 2 or 3,
-  3 of 4).
+  when, which firm, due...) and words that name nothing (had, up, again, into, first...), of which the
+  passage's document must hold at least half (rounded up: 1 of 1 or 2, 2 of 3 or 4). The document, not the
+  passage alone: a question is worded by someone who has not read the text ("When can visitors go up to the
+  gallery again?" of a passage saying "the gallery reopens to visitors"), and the sentence that answers
+  rarely repeats what the rest of its document says the work is about.
 
 Words match across word forms ("seeps" matches "seepage", "inspect" matches "inspection"). A question with
 neither names nor key words ("What is it?") has no subject to check: every passage is about it.
@@ -30,7 +33,10 @@ _ASKING = terms(
     "often thick soon share percentage percent proportion fraction year date amount size length width depth "
     "height number sum total cost costs fee fees price budget firm company name person people "
     "will would should could can may might must shall next new current each every per expected estimated "
-    "planned due scheduled say says tell give know mention describe happen take get make go done carried")
+    "planned due scheduled say says tell give know mention describe happen take get make go done carried "
+    # words that name nothing a document is about: "had to be renewed", "go up ... again", "first go into"
+    "had been being has have there their they them all any some more most other also again still ever yet "
+    "up down into onto over under off back first last behalf")
 
 
 def stems_match(wanted: str, held: set[str]) -> bool:
@@ -49,26 +55,26 @@ class Subject:
         self.names = {token.lower() for index, token in enumerate(tokens)
                       if (index > 0 and token[:1].isupper() and token != "I") or _CODE.fullmatch(token)}
         self.key_words = terms(question) - _ASKING - terms(" ".join(self.names))
-        self.needed = math.ceil(2 * len(self.key_words) / 3)
+        self.needed = math.ceil(len(self.key_words) / 2)
 
     def is_about(self, passage: str, document: str = "") -> bool:
-        """Whether ``passage`` is about the subject; its names may stand anywhere in ``document`` (the text of
-        the passage's document that was retrieved, and its name): a chunk need not repeat the name of the
-        dam its document is about."""
-        words = {token.lower() for token in _TOKEN.findall(passage + "\n" + document)}
-        if not self.names <= words:
+        """Whether ``passage`` is about the subject, read with ``document`` (the text of the passage's document
+        that was retrieved, and its name): a chunk need not repeat the name of the dam its document is about,
+        nor what the work on it is."""
+        text = passage + "\n" + document
+        if not self.names <= {token.lower() for token in _TOKEN.findall(text)}:
             return False
-        held = terms(passage)
+        held = terms(text)
         return sum(stems_match(word, held) for word in self.key_words) >= self.needed
 
 
-def any_about_the_subject(hits: list[dict], question: str) -> bool:
-    """Whether any of ``hits`` (S3 Vectors results with metadata) is about the question's subject, each read
+def about_the_subject(hits: list[dict], question: str) -> list[dict]:
+    """Those of ``hits`` (S3 Vectors results with metadata) that are about the question's subject, each read
     with the other hits of its document and the document's source key."""
     subject = Subject(question)
     documents: dict[str, list[str]] = {}
     for hit in hits:
         meta = hit["metadata"]
         documents.setdefault(meta["doc_id"], [meta.get("source_key", "")]).append(meta["text"])
-    return any(subject.is_about(hit["metadata"]["text"], "\n".join(documents[hit["metadata"]["doc_id"]]))
-               for hit in hits)
+    return [hit for hit in hits
+            if subject.is_about(hit["metadata"]["text"], "\n".join(documents[hit["metadata"]["doc_id"]]))]

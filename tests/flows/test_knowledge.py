@@ -113,21 +113,25 @@ HELDOUT_4_QUESTIONS = ROOT / "tests/data/questions_heldout_4.jsonl"
 HELDOUT_4_DOCS = ROOT / "tests/data/heldout_docs_4"
 HELDOUT_5_QUESTIONS = ROOT / "tests/data/questions_heldout_5.jsonl"
 HELDOUT_5_DOCS = ROOT / "tests/data/heldout_docs_5"
+# written blind by another hand after that freeze, measured once on the same code (a third blind measurement)
+HELDOUT_6_QUESTIONS = ROOT / "tests/data/questions_heldout_6.jsonl"
+HELDOUT_6_DOCS = ROOT / "tests/data/heldout_docs_6"
 HELDOUT_SETS = {"held-out": (HELDOUT_QUESTIONS, HELDOUT_DOCS), "held-out 2": (HELDOUT_2_QUESTIONS, HELDOUT_2_DOCS),
                 "held-out 3": (HELDOUT_3_QUESTIONS, HELDOUT_3_DOCS), "held-out 4": (HELDOUT_4_QUESTIONS, HELDOUT_4_DOCS),
-                "held-out 5": (HELDOUT_5_QUESTIONS, HELDOUT_5_DOCS)}
-# sets 1-3 had their misses read before a re-tuning: they are seen; 4 and 5 were first measured after the freeze
-UNSEEN = ("held-out 4", "held-out 5")
+                "held-out 5": (HELDOUT_5_QUESTIONS, HELDOUT_5_DOCS), "held-out 6": (HELDOUT_6_QUESTIONS, HELDOUT_6_DOCS)}
+# sets 1-3 had their misses read before a re-tuning: they are seen; 4, 5 and 6 were first measured after the freeze
+UNSEEN = ("held-out 4", "held-out 5", "held-out 6")
 
 
 TARGET = 0.8  # of questions with the answer in the 3 nearest passages, and of answers giving it
-# the held-out answers, each set held at what was measured (README, "Knowledge") so that a regression fails:
-# the seen sets after the subject re-tuning, 10 of 10, 12 of 14 and 17 of 22; the unseen sets, measured once
-# after its freeze, 17 of 24 and 13 of 24, below the target
-HELDOUT_ANSWERS_FLOOR = {"held-out": TARGET, "held-out 2": 12 / 14, "held-out 3": 17 / 22, "held-out 4": 17 / 24,
-                         "held-out 5": 13 / 24}
-# retrieval meets the target on every set but the fifth: 19 of its 24 answers among the 3 passages kept
-HELDOUT_RETRIEVAL_FLOOR = {name: TARGET for name in HELDOUT_SETS} | {"held-out 5": 19 / 24}
+# the unseen sets' answers, each held at what was measured once after the freeze (README, "Knowledge") so that
+# a regression fails: 17 of 24, 13 of 24 and 11 of 24, below the target. The seen sets' answers are tuning
+# data now, as the tuning set's are (asserted above); their 46 questions (2 minutes of the local model) are
+# not asked again here, so that CI stays within its 40 minutes
+HELDOUT_ANSWERS_FLOOR = {"held-out 4": 17 / 24, "held-out 5": 13 / 24, "held-out 6": 11 / 24}
+# retrieval meets the target on every set but the fifth and sixth: 19 and 17 of their 24 answers among the 3
+# passages kept
+HELDOUT_RETRIEVAL_FLOOR = {name: TARGET for name in HELDOUT_SETS} | {"held-out 5": 19 / 24, "held-out 6": 17 / 24}
 
 
 def _questions(path) -> list[dict]:
@@ -299,8 +303,8 @@ def test_retrieval_hit_at_3_on_the_held_out_questions(offline, heldout_indexed, 
 
 
 @pytest.mark.offline_only("asks through the runtime's in-process Ask function and reads its vector index directly")
-@pytest.mark.parametrize("name", HELDOUT_SETS)
-def test_answers_give_the_expected_figure_on_the_held_out_questions(offline, heldout_indexed, name):
+@pytest.mark.parametrize("name", UNSEEN)
+def test_answers_give_the_expected_figure_on_the_unseen_held_out_questions(offline, heldout_indexed, name):
     questions = _questions(HELDOUT_SETS[name][0])
     right = _answered(offline, questions)
     assert len(right) >= HELDOUT_ANSWERS_FLOOR[name] * len(questions)

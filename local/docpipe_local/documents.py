@@ -131,10 +131,9 @@ class DocumentSession:
             found = self._same_in_inbox(key, metadata)
             if found is not None:
                 return self._resume(str(path), key, found)
-        arns = self.runtime.upload(data, key, metadata=metadata)
+        version_id, arns = self.runtime.upload_version(data, key, metadata=metadata)
         if not arns:
             raise RuntimeError(f"no rule in template.yaml matched the upload of {key}")
-        version_id = self.runtime.s3.head_object(Bucket=self.runtime.bucket, Key=key).get("VersionId")
         tracked = [Tracked(str(path), key, arn, version_id=version_id) for arn in arns]
         self.in_flight[key] = tracked[0]
         return tracked

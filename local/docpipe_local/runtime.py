@@ -248,10 +248,15 @@ class OfflineRuntime:
     # --- running documents -----------------------------------------------------------------------------
     def upload(self, data: bytes, key: str, metadata: dict[str, str] | None = None) -> list[str]:
         """Put an object as a user would, then send the event S3 would; returns the executions started."""
+        return self.upload_version(data, key, metadata)[1]
+
+    def upload_version(self, data: bytes, key: str,
+                       metadata: dict[str, str] | None = None) -> tuple[str | None, list[str]]:
+        """:meth:`upload`, also returning the version it wrote (a later read of the key may find a newer one)."""
         response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata or {})
         event = s3_event("Object Created", self.bucket, key, size=len(data), etag=response.get("ETag"),
                          version_id=response.get("VersionId"), reason="PutObject")
-        return self.emit(event)
+        return response.get("VersionId"), self.emit(event)
 
     def delete(self, key: str) -> list[str]:
         """Delete an object as a user would (a delete marker), then send S3's "Object Deleted" event."""

@@ -163,3 +163,30 @@ def test_content_already_in_the_inbox_is_resumed_not_uploaded_again(home, tmp_pa
         assert forced[0].arn
         assert len(runtime.s3.list_object_versions(Bucket=runtime.bucket, Prefix=key)["Versions"]) == 2
         runtime.wait([forced[0].arn])
+
+
+def test_a_submitted_document_is_tracked_by_the_version_it_uploaded(home, tmp_path):
+    # another writer puts the same key while the upload's event is on its way: the session still follows the
+    # version it wrote (the one its execution processes), not whatever the key holds a moment later
+    from docpipe_local.documents import DocumentSession
+
+    source = tmp_path / "notes.txt"
+    source.write_bytes((SAMPLES / "inspection_notes.txt").read_bytes())
+    with OfflineRuntime(home=home) as runtime:
+        session = DocumentSession(runtime, tmp_path / "out")
+        key, emit = session.inbox_key(source), runtime.emit
+
+        def emit_then_overwritten(event: dict) -> list[str]:
+            arns = emit(event)
+            runtime.s3.put_object(Bucket=runtime.bucket, Key=key, Body=b"a newer text, sent by no event")
+            return arns
+
+        runtime.emit = emit_then_overwritten
+        tracked = session.submit(source)
+        runtime.emit = emit
+        versions = runtime.s3.list_object_versions(Bucket=runtime.bucket, Prefix=key)["Versions"]
+        ours = next(v["VersionId"] for v in versions if not v["IsLatest"])
+        assert tracked[0].version_id == ours
+        started = json.loads(runtime.sfn.describe_execution(executionArn=tracked[0].arn)["input"])
+        assert started["detail"]["object"]["version-id"] == ours
+        assert runtime.wait([tracked[0].arn])[tracked[0].arn].status == "SUCCEEDED"

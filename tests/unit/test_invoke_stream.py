@@ -1,4 +1,4 @@
-"""Bedrock InvokeModelWithResponseStream offline: native Anthropic and Nova bodies through a real boto3 client,
+"""Bedrock InvokeModelWithResponseStream offline: native Anthropic, Nova, Titan Text and Llama bodies through a real boto3 client,
 answered token by token by the Converse emulator's local model (greedy, short generations)."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ pytestmark = pytest.mark.requires(
 QUESTION = "List three fruits."
 ANTHROPIC = "anthropic.claude-3-haiku-20240307-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
+TITAN = "amazon.titan-text-express-v1"
+LLAMA = "meta.llama3-8b-instruct-v1:0"
 
 
 @pytest.fixture
@@ -34,6 +36,16 @@ def anthropic_body(text: str = QUESTION) -> bytes:
 def nova_body(text: str = QUESTION) -> bytes:
     return json.dumps({"schemaVersion": "messages-v1", "messages": [{"role": "user", "content": [{"text": text}]}],
                        "inferenceConfig": {"max_new_tokens": 40, "temperature": 0}}).encode()
+
+
+def titan_body(text: str = QUESTION, max_tokens: int = 40) -> bytes:
+    return json.dumps({"inputText": text, "textGenerationConfig": {"maxTokenCount": max_tokens, "temperature": 0}}).encode()
+
+
+def llama_body(text: str = QUESTION, max_tokens: int = 40) -> bytes:
+    prompt = (f"<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{text}<|eot_id|>"
+              "<|start_header_id|>assistant<|end_header_id|>\n\n")
+    return json.dumps({"prompt": prompt, "max_gen_len": max_tokens, "temperature": 0}).encode()
 
 
 def chunks(response: dict) -> list[dict]:
@@ -102,13 +114,21 @@ def test_a_bad_body_is_a_validation_exception_before_any_stream(client, body, mo
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-def test_a_prompt_body_says_it_is_not_emulated(client):
-    with pytest.raises(ClientError) as raised:
-        client.invoke_model_with_response_stream(modelId="amazon.titan-text-express-v1",
-                                                 body=json.dumps({"inputText": "hi"}).encode())
-    assert raised.value.response["Error"]["Code"] == "ValidationException"
-    assert "not" in raised.value.response["Error"]["Message"]
-    assert "emulated offline" in raised.value.response["Error"]["Message"]
+@pytest.mark.parametrize("model, body, piece, reason, input_count", [
+    (TITAN, titan_body(), "outputText", "completionReason", "inputTextTokenCount"),
+    (LLAMA, llama_body(), "generation", "stop_reason", "prompt_token_count"),
+])
+def test_titan_and_llama_chunks_add_up_to_the_answer(client, model, body, piece, reason, input_count):
+    whole = converse_text(client, model)  # the same question as one user turn: the same greedy answer
+    parts = chunks(client.invoke_model_with_response_stream(modelId=model, body=body))
+    assert len(parts) > 3 and all(part[reason] is None for part in parts[:-1])  # as the model decodes
+    assert "".join(part[piece] for part in parts) == whole["output"]["message"]["content"][0]["text"]
+    assert parts[0][input_count] == whole["usage"]["inputTokens"]
+    assert parts[-1][reason] == {"end_turn": {TITAN: "FINISH", LLAMA: "stop"},
+                                 "max_tokens": {TITAN: "LENGTH", LLAMA: "length"}}[whole["stopReason"]][model]
+    metrics = parts[-1]["amazon-bedrock-invocationMetrics"]
+    assert metrics["outputTokenCount"] == whole["usage"]["outputTokens"]
+    assert all("amazon-bedrock-invocationMetrics" not in part for part in parts[:-1])
 
 
 def test_an_unknown_guardrail_is_a_validation_exception(client):

@@ -23,9 +23,11 @@ masked -> the anonymized text, both with stopReason ``guardrail_intervened``. ``
 output assessments keyed by guardrail id, and the unfiltered ``modelOutput`` when the output was changed.
 An unknown guardrail id or version is a ``ValidationException`` (the model call never happens).
 
-InvokeModel and InvokeModelWithResponseStream: an Anthropic Messages or Amazon Nova ``messages-v1`` body is
-answered as the equivalent Converse / ConverseStream request and written as that family's native response
-body or streaming chunks (see the methods). Titan embedding model ids are the embeddings emulator's: the hub
+InvokeModel and InvokeModelWithResponseStream: an Anthropic Messages, Amazon Nova ``messages-v1``, Amazon
+Titan Text (``inputText``) or Meta Llama (``prompt``) body is answered as the equivalent Converse /
+ConverseStream request and written as that family's native response body or streaming chunks (see the
+methods). A Llama prompt's turns are read from Llama 3's header tokens (any other prompt, and Titan's
+``inputText``, is one user turn), so the local model reads the conversation in its own chat template. Titan embedding model ids are the embeddings emulator's: the hub
 routes InvokeModel by model id (``serves``).
 
 Not emulated: tool use, images/documents, ``additionalModelRequestFields`` (accepted and ignored), prompt
@@ -197,7 +199,8 @@ class ConverseEmulator(Emulator):
         return {"stream": _stream_events(first, updates, holdback)}
 
     def InvokeModelWithResponseStream(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The model's own streaming chunks for an Anthropic Messages or Amazon Nova ``messages-v1`` body.
+        """The model's own streaming chunks for an Anthropic Messages, Nova ``messages-v1``, Titan Text or Llama
+        body.
 
         The body becomes the equivalent Converse request, answered by :meth:`ConverseStream` (so the same
         validations, guardrail and token-by-token text); its events are rewritten into the model family's
@@ -207,15 +210,17 @@ class ConverseEmulator(Emulator):
         family, converse = _converse_request(params)
         turns = [{"role": m["role"], "content": m["content"][0]["text"]} for m in converse["messages"]]
         system = "\n\n".join(block["text"] for block in converse.get("system", ())) or None
-        input_tokens = self.llm.prompt_tokens(turns, system) if family == "anthropic" else 0
+        input_tokens = self.llm.prompt_tokens(turns, system) if family != "nova" else 0
         events = self.ConverseStream(converse)["stream"]
-        chunks = _anthropic_chunks(events, params["modelId"], input_tokens) if family == "anthropic" \
-            else _nova_chunks(events)
+        chunks = {"anthropic": lambda: _anthropic_chunks(events, params["modelId"], input_tokens),
+                  "nova": lambda: _nova_chunks(events),
+                  "titan": lambda: _titan_chunks(events, input_tokens),
+                  "llama": lambda: _llama_chunks(events, input_tokens)}[family]()
         return {"body": _with_invocation_metrics(chunks, started, "guardrailConfig" in converse),
                 "contentType": "application/json"}
 
     def InvokeModel(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The model's own response body for an Anthropic Messages or Amazon Nova ``messages-v1`` body.
+        """The model's own response body for an Anthropic Messages, Nova ``messages-v1``, Titan Text or Llama body.
 
         The body becomes the same Converse request as for the stream, answered by :meth:`Converse`; the answer
         is written in the family's response shape. With a guardrail the body also carries
@@ -236,6 +241,13 @@ class ConverseEmulator(Emulator):
                 "stop_reason": "end_turn" if reason == "guardrail_intervened" else reason,
                 "stop_sequence": stop_sequence,
                 "usage": {"input_tokens": usage["inputTokens"], "output_tokens": usage["outputTokens"]}}
+        elif family == "titan":
+            body = {"inputTextTokenCount": usage["inputTokens"],
+                    "results": [{"tokenCount": usage["outputTokens"], "outputText": text,
+                                 "completionReason": _TITAN_REASONS.get(reason, "FINISH")}]}
+        elif family == "llama":
+            body = {"generation": text, "prompt_token_count": usage["inputTokens"],
+                    "generation_token_count": usage["outputTokens"], "stop_reason": _llama_reason(reason)}
         else:
             body = {"output": answer["output"], "stopReason": reason, "usage": usage}
         if "guardrailConfig" in converse:
@@ -404,16 +416,34 @@ def _block_text(content: Any, where: str) -> str:
 
 
 def _converse_request(params: dict) -> tuple[str, dict]:
-    """("anthropic" | "nova", the Converse request that asks the same), from the parameters of InvokeModel or
-    InvokeModelWithResponseStream."""
+    """("anthropic" | "nova" | "titan" | "llama", the Converse request that asks the same), from the parameters of
+    InvokeModel or InvokeModelWithResponseStream."""
     model_id = params["modelId"]
     check_model_id(model_id)
     request = _body_json(params)
+    messages_family = "anthropic." in model_id or "amazon.nova" in model_id or "anthropic_version" in request
+    if "messages" not in request and not messages_family:
+        # Mistral, Cohere and AI21 bodies carry a "prompt" or a "message" of shapes of their own
+        family = "titan" if "amazon.titan-text" in model_id and "inputText" in request else \
+            "llama" if "meta.llama" in model_id and "prompt" in request else None
+        if family is None:
+            raise _invalid("Only Anthropic Messages, Amazon Nova messages-v1, Amazon Titan Text and Meta Llama "
+                           "bodies are emulated offline for InvokeModel and InvokeModelWithResponseStream; this "
+                           "model's prompt body format is not.")
+        converse = _prompt_request(model_id, request, titan=family == "titan")
+    else:
+        family, converse = _messages_request(model_id, request)
+    if params.get("guardrailIdentifier") or params.get("guardrailVersion"):
+        converse["guardrailConfig"] = {"guardrailIdentifier": params.get("guardrailIdentifier"),
+                                       "guardrailVersion": params.get("guardrailVersion"),
+                                       "trace": (params.get("trace") or "DISABLED").lower()}
+    return family, converse
+
+
+def _messages_request(model_id: str, request: dict) -> tuple[str, dict]:
+    """An Anthropic Messages or Nova ``messages-v1`` body as a Converse request."""
     anthropic = "anthropic." in model_id or "anthropic_version" in request
     messages = request.get("messages")
-    if messages is None and ("inputText" in request or "prompt" in request):
-        raise _invalid("Only Anthropic Messages and Amazon Nova messages-v1 bodies are emulated offline for "
-                       "InvokeModel and InvokeModelWithResponseStream; this model's prompt body format is not.")
     if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
         raise _malformed("#: required key [messages] not found" if messages is None else
                          "#/messages: expected a list of messages with a role")
@@ -435,11 +465,47 @@ def _converse_request(params: dict) -> tuple[str, dict]:
                  "topP": "topP", "top_p": "topP", "stopSequences": "stopSequences"}
         config = {names[key]: value for key, value in given.items() if key in names}
     converse["inferenceConfig"] = config
-    if params.get("guardrailIdentifier") or params.get("guardrailVersion"):
-        converse["guardrailConfig"] = {"guardrailIdentifier": params.get("guardrailIdentifier"),
-                                       "guardrailVersion": params.get("guardrailVersion"),
-                                       "trace": (params.get("trace") or "DISABLED").lower()}
     return ("anthropic" if anthropic else "nova"), converse
+
+
+# Llama 3's turns: <|start_header_id|>role<|end_header_id|> text <|eot_id|>; the last, empty assistant header
+# is where the answer goes
+_LLAMA_TURN = re.compile(r"<\|start_header_id\|>\s*(system|user|assistant)\s*<\|end_header_id\|>(.*?)(?=<\|eot_id\|>|"
+                         r"<\|start_header_id\|>|$)", re.S)
+_LLAMA_MARKUP = re.compile(r"<\|[a-z_]+\|>|\[/?INST\]|</?s>|<</?SYS>>")
+_TITAN_REASONS = {"end_turn": "FINISH", "max_tokens": "LENGTH", "stop_sequence": "STOP_CRITERIA_MET",
+                  "model_context_window_exceeded": "LENGTH"}  # a guardrail's action has a field of its own
+DEFAULT_PROMPT_MAX_TOKENS = 512  # Titan Text's maxTokenCount and Llama's max_gen_len when the body gives none
+
+
+def _prompt_request(model_id: str, request: dict, *, titan: bool) -> dict:
+    """A Titan Text (``inputText``, ``textGenerationConfig``) or Meta Llama (``prompt``, ``max_gen_len``,
+    ``temperature``, ``top_p``) body as a Converse request."""
+    key = "inputText" if titan else "prompt"
+    prompt = request[key]
+    if not isinstance(prompt, str):
+        raise _malformed(f"#/{key}: expected type: String, found: {type(prompt).__name__}")
+    if titan:
+        given = request.get("textGenerationConfig") or {}
+        names = {"maxTokenCount": "maxTokens", "temperature": "temperature", "topP": "topP",
+                 "stopSequences": "stopSequences"}
+        turns = [("user", prompt.strip())]
+    else:
+        given, names = request, {"max_gen_len": "maxTokens", "temperature": "temperature", "top_p": "topP"}
+        turns = [(role, _LLAMA_MARKUP.sub("", text).strip()) for role, text in _LLAMA_TURN.findall(prompt)]
+        turns = [turn for turn in turns if turn[1]] or [("user", _LLAMA_MARKUP.sub("", prompt).strip())]
+    converse: dict[str, Any] = {"modelId": model_id, "messages": [
+        {"role": role, "content": [{"text": text}]} for role, text in turns if role != "system"]}
+    system = [text for role, text in turns if role == "system"]
+    if system:
+        converse["system"] = [{"text": "\n\n".join(system)}]
+    converse["inferenceConfig"] = {"maxTokens": DEFAULT_PROMPT_MAX_TOKENS,
+                                   **{names[k]: value for k, value in given.items() if k in names}}
+    return converse
+
+
+def _llama_reason(stop_reason: str) -> str:
+    return "length" if stop_reason in ("max_tokens", "model_context_window_exceeded") else "stop"
 
 
 def _anthropic_chunks(events: Any, model_id: str, input_tokens: int):
@@ -485,6 +551,47 @@ def _nova_chunks(events: Any):
                    "_intervened": stop_reason == "guardrail_intervened"}
         else:
             yield event
+
+
+def _titan_chunks(events: Any, input_tokens: int):
+    """Titan Text's streaming chunks: ``outputText`` pieces as the model decodes them, the last one with the
+    completion reason and the output token count."""
+    stop_reason, pieces = None, 0
+    for event in events:
+        if "contentBlockDelta" in event:
+            pieces += 1
+            yield {"outputText": event["contentBlockDelta"]["delta"]["text"], "index": 0,
+                   "totalOutputTextTokenCount": None, "completionReason": None,
+                   "inputTextTokenCount": input_tokens if pieces == 1 else None}
+        elif "messageStop" in event:
+            stop_reason = event["messageStop"]["stopReason"]
+        elif "metadata" in event:
+            usage = event["metadata"]["usage"]
+            yield {"outputText": "", "index": 0, "totalOutputTextTokenCount": usage["outputTokens"],
+                   "completionReason": _TITAN_REASONS.get(stop_reason, "FINISH"),
+                   "inputTextTokenCount": input_tokens if pieces == 0 else None,
+                   "_usage": usage, "_trace": event["metadata"].get("trace"),
+                   "_intervened": stop_reason == "guardrail_intervened"}
+
+
+def _llama_chunks(events: Any, input_tokens: int):
+    """Llama's streaming chunks: ``generation`` pieces with the tokens generated so far (the prompt's count on
+    the first), the last one with the stop reason."""
+    stop_reason, pieces = None, 0
+    for event in events:
+        if "contentBlockDelta" in event:
+            pieces += 1
+            yield {"generation": event["contentBlockDelta"]["delta"]["text"],
+                   "prompt_token_count": input_tokens if pieces == 1 else None,
+                   "generation_token_count": pieces, "stop_reason": None}
+        elif "messageStop" in event:
+            stop_reason = event["messageStop"]["stopReason"]
+        elif "metadata" in event:
+            usage = event["metadata"]["usage"]
+            yield {"generation": "", "prompt_token_count": input_tokens if pieces == 0 else None,
+                   "generation_token_count": usage["outputTokens"], "stop_reason": _llama_reason(stop_reason),
+                   "_usage": usage, "_trace": event["metadata"].get("trace"),
+                   "_intervened": stop_reason == "guardrail_intervened"}
 
 
 def _with_invocation_metrics(chunks: Any, started: float, guarded: bool):

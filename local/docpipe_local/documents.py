@@ -174,7 +174,9 @@ class DocumentSession:
         """The earlier execution's result when this object version was already processed."""
         doc_id = self._doc_id(key, head)
         item = self._ledger_item(doc_id)
-        if not item or item["status"]["S"] not in FINAL:
+        # an item with no status holds no outcome: its vector count alone, or (in moto, whose UpdateItem sets
+        # attributes one after another) an execution's claim read half-written
+        if not item or item.get("status", {}).get("S") not in FINAL:
             return None
         manifest_key = f"{self.runtime.environment.get('DOCPIPE_OUT_PREFIX', 'out/')}{doc_id}/manifest.json"
         manifest = json.loads(self.runtime.read(manifest_key))

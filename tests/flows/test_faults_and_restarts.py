@@ -190,3 +190,28 @@ def test_a_submitted_document_is_tracked_by_the_version_it_uploaded(home, tmp_pa
         started = json.loads(runtime.sfn.describe_execution(executionArn=tracked[0].arn)["input"])
         assert started["detail"]["object"]["version-id"] == ours
         assert runtime.wait([tracked[0].arn])[tracked[0].arn].status == "SUCCEEDED"
+
+
+def test_an_inbox_object_whose_ledger_item_has_no_status_yet_is_not_taken_for_done(home, tmp_path):
+    # moto's UpdateItem stores the key before it sets a claim's attributes, so a read in between sees an item with
+    # a doc_id and nothing else: no outcome, so its event is delivered again (this crashed `docpipe run` once)
+    from docpipe.ids import doc_id_for
+    from docpipe_local.documents import DocumentSession
+
+    source = tmp_path / "notes.txt"
+    source.write_bytes((SAMPLES / "inspection_notes.txt").read_bytes())
+    sha256 = hashlib.sha256(source.read_bytes()).hexdigest()
+    with OfflineRuntime(home=home) as runtime:
+        session = DocumentSession(runtime, tmp_path / "out")
+        key = session.inbox_key(source)
+        version = runtime.s3.put_object(Bucket=runtime.bucket, Key=key, Body=source.read_bytes(),
+                                        Metadata={"sha256": sha256})["VersionId"]
+        doc_id = doc_id_for(runtime.bucket, key, version, sha256)
+        runtime.dynamodb.put_item(TableName=runtime.environment["DOCPIPE_DOCUMENTS_TABLE"],
+                                  Item={"doc_id": {"S": doc_id}})
+        tracked = session.submit(source)
+        assert len(tracked) == 1 and tracked[0].arn and tracked[0].version_id == version
+        assert tracked[0].cached is None
+        started = json.loads(runtime.sfn.describe_execution(executionArn=tracked[0].arn)["input"])
+        assert started["detail"]["object"]["version-id"] == version
+        runtime.sfn.stop_execution(executionArn=tracked[0].arn)  # the half-written claim never completes here

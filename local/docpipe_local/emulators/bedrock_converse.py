@@ -27,8 +27,8 @@ InvokeModel and InvokeModelWithResponseStream: an Anthropic Messages, Amazon Nov
 Titan Text (``inputText``) or Meta Llama (``prompt``) body is answered as the equivalent Converse /
 ConverseStream request and written as that family's native response body or streaming chunks (see the
 methods). A Llama prompt's turns are read from Llama 3's header tokens (any other prompt, and Titan's
-``inputText``, is one user turn), so the local model reads the conversation in its own chat template. Titan embedding model ids are the embeddings emulator's: the hub
-routes InvokeModel by model id (``serves``).
+``inputText``, is one user turn), so the local model reads the conversation in its own chat template. Titan
+embedding model ids are the embeddings emulator's: the hub routes InvokeModel by model id (``serves``).
 
 Not emulated: tool use, images/documents, ``additionalModelRequestFields`` (accepted and ignored), prompt
 caching (``cachePoint`` accepted, nothing cached).
@@ -212,10 +212,10 @@ class ConverseEmulator(Emulator):
         system = "\n\n".join(block["text"] for block in converse.get("system", ())) or None
         input_tokens = self.llm.prompt_tokens(turns, system) if family != "nova" else 0
         events = self.ConverseStream(converse)["stream"]
-        chunks = {"anthropic": lambda: _anthropic_chunks(events, params["modelId"], input_tokens),
-                  "nova": lambda: _nova_chunks(events),
-                  "titan": lambda: _titan_chunks(events, input_tokens),
-                  "llama": lambda: _llama_chunks(events, input_tokens)}[family]()
+        if family == "anthropic":
+            chunks = _anthropic_chunks(events, params["modelId"], input_tokens)
+        else:
+            chunks = _nova_chunks(events) if family == "nova" else _piece_chunks(events, input_tokens, family)
         return {"body": _with_invocation_metrics(chunks, started, "guardrailConfig" in converse),
                 "contentType": "application/json"}
 
@@ -546,52 +546,46 @@ def _nova_chunks(events: Any):
             metadata = event["metadata"]
             yield {"metadata": {"usage": {"inputTokens": metadata["usage"]["inputTokens"],
                                           "outputTokens": metadata["usage"]["outputTokens"]},
-                                "metrics": {}, "trace": {}},
-                   "_usage": metadata["usage"], "_trace": metadata.get("trace"),
-                   "_intervened": stop_reason == "guardrail_intervened"}
+                                "metrics": {}, "trace": {}}, **_closing(metadata, stop_reason)}
         else:
             yield event
 
 
-def _titan_chunks(events: Any, input_tokens: int):
-    """Titan Text's streaming chunks: ``outputText`` pieces as the model decodes them, the last one with the
-    completion reason and the output token count."""
+def _closing(metadata: dict, stop_reason: str | None) -> dict:
+    """What :func:`_with_invocation_metrics` reads off a family's last chunk (and removes from it)."""
+    return {"_usage": metadata["usage"], "_trace": metadata.get("trace"),
+            "_intervened": stop_reason == "guardrail_intervened"}
+
+
+def _piece_chunks(events: Any, input_tokens: int, family: str):
+    """Titan Text's or Llama's streaming chunks: one per piece of text the model decodes (the prompt's token count
+    on the first), then a last one with the stop reason and the output token count (shapes: ``_PIECES``)."""
+    piece, last = _PIECES[family]
     stop_reason, pieces = None, 0
     for event in events:
         if "contentBlockDelta" in event:
             pieces += 1
-            yield {"outputText": event["contentBlockDelta"]["delta"]["text"], "index": 0,
-                   "totalOutputTextTokenCount": None, "completionReason": None,
-                   "inputTextTokenCount": input_tokens if pieces == 1 else None}
+            yield piece(event["contentBlockDelta"]["delta"]["text"], pieces, input_tokens if pieces == 1 else None)
         elif "messageStop" in event:
             stop_reason = event["messageStop"]["stopReason"]
         elif "metadata" in event:
-            usage = event["metadata"]["usage"]
-            yield {"outputText": "", "index": 0, "totalOutputTextTokenCount": usage["outputTokens"],
-                   "completionReason": _TITAN_REASONS.get(stop_reason, "FINISH"),
-                   "inputTextTokenCount": input_tokens if pieces == 0 else None,
-                   "_usage": usage, "_trace": event["metadata"].get("trace"),
-                   "_intervened": stop_reason == "guardrail_intervened"}
+            yield {**last(event["metadata"]["usage"]["outputTokens"], stop_reason,
+                          input_tokens if pieces == 0 else None), **_closing(event["metadata"], stop_reason)}
 
 
-def _llama_chunks(events: Any, input_tokens: int):
-    """Llama's streaming chunks: ``generation`` pieces with the tokens generated so far (the prompt's count on
-    the first), the last one with the stop reason."""
-    stop_reason, pieces = None, 0
-    for event in events:
-        if "contentBlockDelta" in event:
-            pieces += 1
-            yield {"generation": event["contentBlockDelta"]["delta"]["text"],
-                   "prompt_token_count": input_tokens if pieces == 1 else None,
-                   "generation_token_count": pieces, "stop_reason": None}
-        elif "messageStop" in event:
-            stop_reason = event["messageStop"]["stopReason"]
-        elif "metadata" in event:
-            usage = event["metadata"]["usage"]
-            yield {"generation": "", "prompt_token_count": input_tokens if pieces == 0 else None,
-                   "generation_token_count": usage["outputTokens"], "stop_reason": _llama_reason(stop_reason),
-                   "_usage": usage, "_trace": event["metadata"].get("trace"),
-                   "_intervened": stop_reason == "guardrail_intervened"}
+# (a piece's chunk from its text, the pieces so far and the prompt's tokens; the last chunk from the output's
+# tokens, the stop reason and the prompt's tokens), as Bedrock streams each family
+_PIECES = {
+    "titan": (lambda text, _, prompt: {"outputText": text, "index": 0, "totalOutputTextTokenCount": None,
+                                       "completionReason": None, "inputTextTokenCount": prompt},
+              lambda output, reason, prompt: {"outputText": "", "index": 0, "totalOutputTextTokenCount": output,
+                                              "completionReason": _TITAN_REASONS.get(reason, "FINISH"),
+                                              "inputTextTokenCount": prompt}),
+    "llama": (lambda text, pieces, prompt: {"generation": text, "prompt_token_count": prompt,
+                                            "generation_token_count": pieces, "stop_reason": None},
+              lambda output, reason, prompt: {"generation": "", "prompt_token_count": prompt,
+                                              "generation_token_count": output, "stop_reason": _llama_reason(reason)}),
+}
 
 
 def _with_invocation_metrics(chunks: Any, started: float, guarded: bool):

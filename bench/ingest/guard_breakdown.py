@@ -20,7 +20,8 @@ from contextlib import ExitStack
 _FUNCTIONS = [
     ("docpipe.logic.guard", "delete_versions", "document: older versions of the text deleted"),
     ("docpipe.logic.guard", "put_json", "document: masked text written"),
-    ("docpipe_local.guardrails.engine", "english_pieces", "page: language identification (py3langid)"),
+    ("docpipe_local.guardrails.engine", "identify",
+     "page: language identification (py3langid's model, the page's pieces in one batch)"),
     ("docpipe_local.guardrails.engine", "find_pii", "page: PII"),
     ("docpipe_local.guardrails.engine", "assess_content", "page: content filters"),
     ("docpipe_local.guardrails.engine", "assess_prompt_attacks", "page: prompt attack"),

@@ -54,6 +54,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -61,7 +62,7 @@ import numpy as np
 from ..engines.minilm import priority_lane
 from .attacks import assess_prompt_attacks
 from .content import CONTENT_TYPES, assess_content, blocks
-from .language import EnglishOnly, english_pieces
+from .language import EnglishOnly, english_pieces, identify
 from .pii import PII_TYPES, find_pii
 from .words import WordMatcher, profanity_matcher
 
@@ -459,9 +460,13 @@ class GuardrailEngine:
                           and not (f.type == "PROMPT_ATTACK" and source != "INPUT")]
         content_types = {f.type for f in active_filters} & set(CONTENT_TYPES)
         unjudged = _Unjudged()
+        topic_pieces = [topic_sentences([text]) for text in texts] if active_topics else []
+        filter_pieces = [split_sentences(text) for text in texts] if active_filters else []
+        # every piece's language in one call: each call hands the GIL to the pipeline's other threads
+        identify(p for p in [*texts, *chain(*topic_pieces, *filter_pieces)] if any(ch.isalpha() for ch in p))
         if active_topics and texts:
             units["topicPolicyUnits"] = text_unit_count
-            english = [english_pieces(text, topic_sentences([text])) for text in texts]
+            english = [english_pieces(text, pieces) for text, pieces in zip(texts, topic_pieces)]
             unjudged.add("denied topics", english)
             scores = self.topic_scores(texts, [s for part in english for s in part.kept])
             for index, topic in active_topics:
@@ -474,7 +479,7 @@ class GuardrailEngine:
         if active_filters and texts:
             units["contentPolicyUnits"] = text_unit_count
             confidences: dict[str, str] = {}
-            english = [english_pieces(text, split_sentences(text)) for text in texts]
+            english = [english_pieces(text, pieces) for text, pieces in zip(texts, filter_pieces)]
             english_sentences = [s for part in english for s in part.kept]
             if content_types:
                 unjudged.add("content filters", english)

@@ -116,11 +116,12 @@ def test_every_embedding_the_guardrail_makes_runs_on_the_priority_lane():
     model = get_engine().warm_up()
     embed = coalesced(lambda texts: model.encode(texts))  # as the offline runtime wires it: batches of callers
     guardrail = GuardrailEngine(load_example_properties(), embed=embed)
-    page = ("The committee recommends that the capital fund grant be spent on the bearings.\n"
+    page = ("The committee recommends that the capital fund grant be spent on the elastomeric bearings.\n"
             "Should I buy shares in the contractor before the tender is announced?\n")
     before = dict(model.lane_batches)
     response = guardrail.apply([page], source="INPUT")
     assert response["action"] in ("NONE", "GUARDRAIL_INTERVENED")
+    # "elastomeric" is outside the vocabulary's table: scored live
     assert guardrail.topic_counts["words_scored"] > 0 and guardrail.topic_counts["sentences_scored"] > 0
     assert model.lane_batches["priority"] > before["priority"]
     assert model.lane_batches["batch"] == before["batch"]  # topic definitions, words, sentences: all in the lane

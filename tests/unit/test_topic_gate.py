@@ -128,4 +128,51 @@ def test_pages_screened_at_once_score_each_new_word_once(minilm):
         thread.join(60)
     distinct = {word.lower() for page in pages for word in _WORD.findall(page)} - {
         word.lower() for word in _WORD.findall("Is it a good time to invest in Bitcoin?")} - _FUNCTION_WORDS
-    assert engine.topic_counts["words_scored"] - before == len(distinct)
+    live = distinct - engine._table_scores.keys()  # the vocabulary's words come from the table
+    assert live and engine.topic_counts["words_scored"] - before == len(live)
+
+
+def _template_guardrail() -> dict:
+    from docpipe_local.paths import repo_root
+    from docpipe_local.template import Template
+
+    template = Template.load(repo_root())
+    (logical_id,) = template.of_type("AWS::Bedrock::Guardrail")
+    return template.properties(logical_id)
+
+
+def test_the_vocabulary_table_is_current_for_the_templates_topics_and_holds_the_models_scores(minilm):
+    """The shipped table (guardrails/data/topic_word_scores.npz) is used by the runtime's guardrail, and its
+    scores are what the model gives each word alone: rebuild it (python -m
+    docpipe_local.guardrails.word_table) when this fails after the topics were edited."""
+    import random
+
+    import numpy as np
+
+    from docpipe_local.guardrails.word_table import vocabulary_words
+
+    engine = GuardrailEngine(_template_guardrail(), embed=minilm.encode)
+    matrix = engine._topic_matrix()
+    words = vocabulary_words()
+    assert len(words) > 20_000 and engine._table_scores.keys() == set(words)
+    sample = random.Random(7).sample(words, 300) + ["invest", "stocks", "diagnosis", "medication", "bridge"]
+    vectors = np.asarray(minilm.encode(sample), dtype=np.float32)
+    live = np.max([(vectors @ topic.T).max(axis=1) for topic in matrix], axis=0)
+    table = np.array([engine._table_scores[w] for w in sample])
+    assert np.abs(live - table).max() < 0.01
+    bar = engine.topic_threshold - engine.topic_gate_margin
+    assert (table[-5:-2] >= bar).all() and table[-1] < bar  # topic words pass the gate, "bridge" does not
+
+
+def test_a_guardrail_with_other_topics_scores_its_words_live(minilm):
+    props = _template_guardrail()
+    props["TopicPolicyConfig"]["TopicsConfig"][0] = {
+        "Name": "Gambling", "Type": "DENY", "Definition": "Advice on betting, casinos or placing wagers.",
+        "Examples": ["Which horse should I bet on tomorrow?"]}
+    engine = GuardrailEngine(props, embed=CountingEmbed(minilm.encode))
+    result = engine.apply(["Which horse should I bet on in the next race?"], source="INPUT")
+    assert engine._table_scores == {}
+    assert engine.topic_counts["words_scored"] == len({"which", "horse", "should", "bet", "next", "race"}
+                                                      - {"which", "should"})  # function words are never scored
+    assert {"name": "Gambling", "type": "DENY", "action": "BLOCKED", "detected": True} in \
+        result["assessments"][0]["topicPolicy"]["topics"]

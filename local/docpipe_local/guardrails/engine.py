@@ -36,7 +36,9 @@ checksums and are applied to every language.
 
 The denied-topic word gate: a sentence is embedded only if one of its words, embedded alone, comes within
 ``topic_gate_margin`` (0.10) of the topic threshold; the words' scores are kept, so each distinct word costs
-the model once per engine. A sentence near a topic holds some word that is itself near it, so the gate leaves
+the model once per engine, and the words of the model's vocabulary cost it nothing: their scores for the
+project's topics were computed ahead (``word_table.py``; a guardrail with other topics scores them live).
+A sentence near a topic holds some word that is itself near it, so the gate leaves
 out what could not match and detects the same: on the tuning and held-out sets every sentence that reached
 the threshold (0.45) had a word at 0.38 or more, the gate's bar is 0.35; pages of inspection prose pass ~3%
 of their sentences, tables and figures (numbers, no words) none. ``topic_gate_margin=None`` embeds every
@@ -268,7 +270,8 @@ class GuardrailEngine:
         self.name = properties.get("Name", guardrail_id)
         self.topic_gate_margin = topic_gate_margin
         self._topic_vectors: list[np.ndarray] | None = None
-        self._word_scores: dict[str, float] = {}  # a word's best topic score alone (the gate)
+        self._word_scores: dict[str, float] = {}  # a word's best topic score alone (the gate), scored live
+        self._table_scores: dict[str, float] = {}  # the vocabulary's, computed ahead (word_table.py)
         self._words_in_flight: dict[str, threading.Event] = {}  # words another call is scoring now
         # what the topic check embedded: sentences scored and left out by the gate, words scored for the gate
         self.topic_counts = {"sentences_scored": 0, "sentences_gated_out": 0, "words_scored": 0}
@@ -369,6 +372,10 @@ class GuardrailEngine:
                 vectors = np.asarray(self.embed(phrases), dtype=np.float32)
                 owners_arr = np.array(owners)
                 self._topic_vectors = [vectors[owners_arr == i] for i in range(len(self.topics))]
+                if self.topic_gate_margin is not None:
+                    from .word_table import scores_for  # it reads the engine's word pattern
+
+                    self._table_scores = scores_for(self._topic_vectors)
             return self._topic_vectors
 
     def topic_scores(self, texts: Sequence[str], sentences: Sequence[str] | None = None) -> list[float]:
@@ -388,7 +395,8 @@ class GuardrailEngine:
         return [float((vectors @ topic_vectors.T).max()) for topic_vectors in matrix]
 
     def clear_word_scores(self) -> None:
-        """Forget the gate's word scores (a benchmark measures a cold gate, as it measures a cold cache)."""
+        """Forget the words the gate scored live (a benchmark measures a cold gate, as it measures a cold cache);
+        the vocabulary's table stays, as the topic vectors do: both come with the configuration."""
         with self._lock:
             self._word_scores.clear()
 
@@ -398,7 +406,7 @@ class GuardrailEngine:
         batches), and a word another page is scoring is waited for, not scored again."""
         words = [{word.lower() for word in _WORD.findall(sentence)} - _FUNCTION_WORDS for sentence in sentences]
         with self._lock:
-            wanted = set().union(*words) - self._word_scores.keys()
+            wanted = set().union(*words) - self._word_scores.keys() - self._table_scores.keys()
             others = {word: self._words_in_flight[word] for word in wanted if word in self._words_in_flight}
             missing = sorted(wanted - others.keys())
             done = threading.Event()
@@ -421,8 +429,9 @@ class GuardrailEngine:
             event.wait()
         bar = self.topic_threshold - self.topic_gate_margin
         with self._lock:
-            scores = self._word_scores
-            kept = [s for s, ws in zip(sentences, words) if any(scores.get(w, 1.0) >= bar for w in ws)]
+            live, table = self._word_scores, self._table_scores
+            kept = [s for s, ws in zip(sentences, words)
+                    if any(live.get(w, table.get(w, 1.0)) >= bar for w in ws)]
             self.topic_counts["sentences_gated_out"] += len(sentences) - len(kept)
         return kept
 

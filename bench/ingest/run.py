@@ -352,6 +352,7 @@ def _measure_alone(runtime, embedder, documents: list[dict], chunk_texts: list[s
 def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -> dict:
     from docpipe_local.documents import DocumentSession, Source
     from docpipe_local.engines.minilm import get_engine
+    from docpipe_local.guardrails import language
     from docpipe_local.runtime import OfflineRuntime
 
     engine = get_engine()
@@ -373,6 +374,7 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
                       for g in e.engines()]
             for guard in guards:
                 guard.clear_word_scores()
+            language.forget()  # and a cold cache of the pieces' languages (the process keeps it between runs)
             topic_before = _topic_counts(guards)
             tokens_before, padded_before = engine.tokens_processed, engine.padded_tokens_processed
             lanes_before = {**engine.lane_batches, "bulk_waits": engine.bulk_waits}

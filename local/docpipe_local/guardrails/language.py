@@ -110,6 +110,12 @@ def identify(texts: Iterable[str]) -> dict[str, tuple[str, float]]:
     return found
 
 
+def forget() -> None:
+    """Forget the languages found (a benchmark measures a cold cache, as it measures a cold topic gate)."""
+    with _lock:
+        _known.clear()
+
+
 def foreign_language(text: str) -> str | None:
     """The language ``text`` is confidently written in, when that is not English; else None."""
     if not any(ch.isalpha() for ch in text):

@@ -261,6 +261,12 @@ def test_who_carried_out_the_work_asks_for_a_name_and_gets_the_firm_from_the_sen
     assert asks_for_name("Who signed off the works?") and asks_for_name("Who oversaw the programme?")
     assert not asks_for_name("Who is affected by the closure?")  # "residents" may answer it
     assert not asks_for_name("Who applied for the grant?")  # "the city" may answer it
+    # a role named, with words before it, and the verbs of doing the work that set 6's writer found missing
+    assert asks_for_name("Which engineering firm designed the canopy?") and asks_for_name("Who handled the claim?")
+    assert asks_for_name("Who is the director of works?") and asks_for_name("Who was the project manager?")
+    assert asks_for_name("Which structural engineering consultancy was used?")
+    assert not asks_for_name("What is the contractor's fee?")  # money, from the contractor
+    assert not asks_for_name("What was the contractor paid?")
     passages = ["The Regional Roads Agency owns the Kestrel Tunnel and commissioned the audit.",
                 "A fire safety audit carried out in February 2026 by\nArdent Fire & Risk LLP found that the "
                 "ventilation no longer meets the standard."]

@@ -43,14 +43,22 @@ _ASKS_FOR_FIGURE = re.compile(
     r"\b(?:how\s+(?:many|much|long|wide|deep|high|tall|large|big|heavy|old|far|often|thick|soon)|"
     r"what\s+(?:share|percentage|percent|proportion|fraction|year|date|amount|size|length|width|depth|height|"
     r"number|sum|total)|when|cost|costs|fee|fees|price|budget)\b", re.IGNORECASE)
+_ROLES = (r"(?:firm|company|contractor|subcontractor|consultants?|consultancy|agency|authority|organi[sz]ation|"
+          r"supplier|team|person|engineer|manager|body|department|laboratory|lab|architects?|practice|director|"
+          r"officer|inspector|surveyor|auditor|designer|lead|leader|head|chair|supervisor)")
+_MODIFIERS = r"(?:(?!(?:is|was|are|were|the|an?|of|for|did|does|do|will|has|had|have)\b)[a-z-]+\s+){0,2}?"
 _ASKS_FOR_NAME = re.compile(
-    r"\b(?:which|what)\s+(?:firm|company|contractor|consultants?|consultancy|agency|"
-    r"authority|organi[sz]ation|supplier|team|person|engineer|manager|body|department|laboratory|lab)\b|"
+    # a firm or a person by its role, with up to two words before it: "which engineering firm", "who was the
+    # project manager", "who is the director of works"
+    rf"\b(?:which|what)\s+{_MODIFIERS}{_ROLES}\b|"
+    rf"\bwho\s+(?:is|was|were|are|will\s+be|acted\s+as)\s+(?:the\s+)?{_MODIFIERS}{_ROLES}\b|"
     # who did or led the work: a firm or a person ("who applied", "who is affected" are left free)
     r"\bwho\b.*\b(?:carr(?:y|ies|ied)\s+out|undert(?:ake|akes|ook|aken)|builds?|built|supplie[sd]|supply|won|"
-    r"leads?|led|ran|runs?|oversaw|overs(?:ee|ees|een|eeing)|wrote|writes?|"
+    r"leads?|led|ran|runs?|oversaw|overs(?:ee|ees|een|eeing)|wrote|writes?|fit(?:s|ted|ting)?|"
+    r"certif(?:y|ies|ied)|verif(?:y|ies|ied)|"
     r"(?:conduct|perform|audit|inspect|survey|review|design|construct|supervis|install|repair|renovat|refurbish|"
-    r"award|contract|hir|appoint|manag|direct|chair|coordinat|head|approv|sign|prepar|author|commission)"
+    r"award|contract|hir|appoint|manag|direct|chair|coordinat|head|approv|sign|prepar|author|commission|handl|"
+    r"deliver|complet|assess|investigat|test|examin|fund)"
     r"(?:e|es|s|ed|ing)?)\b",
     re.IGNORECASE)
 _HEADING = re.compile(r"#{1,6}\s")  # a Markdown heading

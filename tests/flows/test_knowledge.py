@@ -116,22 +116,29 @@ HELDOUT_5_DOCS = ROOT / "tests/data/heldout_docs_5"
 # written blind by another hand after that freeze, measured once on the same code (a third blind measurement)
 HELDOUT_6_QUESTIONS = ROOT / "tests/data/questions_heldout_6.jsonl"
 HELDOUT_6_DOCS = ROOT / "tests/data/heldout_docs_6"
+# written blind by another hand while the name rule was widened, measured once after (a fourth blind measurement)
+HELDOUT_7_QUESTIONS = ROOT / "tests/data/questions_heldout_7.jsonl"
+HELDOUT_7_DOCS = ROOT / "tests/data/heldout_docs_7"
 HELDOUT_SETS = {"held-out": (HELDOUT_QUESTIONS, HELDOUT_DOCS), "held-out 2": (HELDOUT_2_QUESTIONS, HELDOUT_2_DOCS),
                 "held-out 3": (HELDOUT_3_QUESTIONS, HELDOUT_3_DOCS), "held-out 4": (HELDOUT_4_QUESTIONS, HELDOUT_4_DOCS),
-                "held-out 5": (HELDOUT_5_QUESTIONS, HELDOUT_5_DOCS), "held-out 6": (HELDOUT_6_QUESTIONS, HELDOUT_6_DOCS)}
-# sets 1-3 had their misses read before a re-tuning: they are seen; 4, 5 and 6 were first measured after the freeze
-UNSEEN = ("held-out 4", "held-out 5", "held-out 6")
+                "held-out 5": (HELDOUT_5_QUESTIONS, HELDOUT_5_DOCS), "held-out 6": (HELDOUT_6_QUESTIONS, HELDOUT_6_DOCS),
+                "held-out 7": (HELDOUT_7_QUESTIONS, HELDOUT_7_DOCS)}
+# sets 1-3 had their misses read before a re-tuning: they are seen; 4, 5, 6 and 7 were first measured after a
+# freeze (7 after the name rule took roles and more verbs of doing the work)
+UNSEEN = ("held-out 4", "held-out 5", "held-out 6", "held-out 7")
 
 
 TARGET = 0.8  # of questions with the answer in the 3 nearest passages, and of answers giving it
-# the unseen sets' answers, each held at what was measured once after the freeze (README, "Knowledge") so that
-# a regression fails: 17 of 24, 13 of 24 and 11 of 24, below the target. The seen sets' answers are tuning
-# data now, as the tuning set's are (asserted above); their 46 questions (2 minutes of the local model) are
-# not asked again here, so that CI stays within its 40 minutes
-HELDOUT_ANSWERS_FLOOR = {"held-out 4": 17 / 24, "held-out 5": 13 / 24, "held-out 6": 11 / 24}
-# retrieval meets the target on every set but the fifth and sixth: 19 and 17 of their 24 answers among the 3
-# passages kept
-HELDOUT_RETRIEVAL_FLOOR = {name: TARGET for name in HELDOUT_SETS} | {"held-out 5": 19 / 24, "held-out 6": 17 / 24}
+# the unseen sets' answers, each held at what was measured so that a regression fails (README, "Knowledge"):
+# 17, 12, 10 and 18 of 24, below the target. Sets 5 and 6 first gave 13 and 11; with set 7's documents in the
+# index as distractors, each lost one question's passage and its answer (the same misses with the name rule
+# before the change). The seen sets' answers are tuning data now, as the tuning set's are (asserted above);
+# their 46 questions (2 minutes of the local model) are not asked again here, so that CI stays within its 40
+# minutes
+HELDOUT_ANSWERS_FLOOR = {"held-out 4": 17 / 24, "held-out 5": 12 / 24, "held-out 6": 10 / 24, "held-out 7": 18 / 24}
+# retrieval meets the target on every set but the fifth and sixth: 18 and 16 of their 24 answers among the 3
+# passages kept (19 and 17 before set 7's documents joined the index)
+HELDOUT_RETRIEVAL_FLOOR = {name: TARGET for name in HELDOUT_SETS} | {"held-out 5": 18 / 24, "held-out 6": 16 / 24}
 
 
 def _questions(path) -> list[dict]:

@@ -126,6 +126,18 @@ def test_another_native_body_says_it_is_not_emulated(client, model, body):
     assert "emulated offline" in message and "prompt body format is not" in message
 
 
+@pytest.mark.parametrize("model", ["mistral.mistral-large-2407-v1:0", "openai.gpt-oss-20b-1:0", LLAMA])
+def test_a_chat_body_for_a_model_that_answers_in_a_shape_of_its_own_says_it_is_not_emulated(client, model):
+    """Mistral Large and OpenAI's models take a "messages" body and answer with "choices"; Llama takes a prompt:
+    none of them answers in Nova's shape, which the emulator would otherwise have given them."""
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}).encode()
+    with pytest.raises(ClientError) as raised:
+        invoke(client, model, body)
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    message = raised.value.response["Error"]["Message"]
+    assert "emulated offline" in message and "chat body format is not" in message
+
+
 @pytest.mark.parametrize("model, body, reason, count", [
     (TITAN, titan_body("Write a long story about a dragon.", max_tokens=3), "LENGTH", "tokenCount"),
     (LLAMA, llama_body("Write a long story about a dragon.", max_tokens=3), "length", "generation_token_count"),

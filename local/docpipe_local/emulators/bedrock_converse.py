@@ -27,7 +27,9 @@ InvokeModel and InvokeModelWithResponseStream: an Anthropic Messages, Amazon Nov
 Titan Text (``inputText``) or Meta Llama (``prompt``) body is answered as the equivalent Converse /
 ConverseStream request and written as that family's native response body or streaming chunks (see the
 methods). A Llama prompt's turns are read from Llama 3's header tokens (any other prompt, and Titan's
-``inputText``, is one user turn), so the local model reads the conversation in its own chat template. Titan
+``inputText``, is one user turn), so the local model reads the conversation in its own chat template. Other
+families' bodies (Mistral's and Cohere's prompts, the ``messages`` chat bodies of Mistral Large or OpenAI's
+models, which answer with ``choices``) get a ValidationException saying they are not emulated offline. Titan
 embedding model ids are the embeddings emulator's: the hub routes InvokeModel by model id (``serves``).
 
 Not emulated: tool use, images/documents, ``additionalModelRequestFields`` (accepted and ignored), prompt
@@ -422,6 +424,11 @@ def _converse_request(params: dict) -> tuple[str, dict]:
     check_model_id(model_id)
     request = _body_json(params)
     messages_family = "anthropic." in model_id or "amazon.nova" in model_id or "anthropic_version" in request
+    if "messages" in request and not messages_family:
+        # Mistral Large, OpenAI's and other chat bodies: answered in shapes of their own ("choices"...), not Nova's
+        raise _invalid("Only Anthropic Messages and Amazon Nova messages-v1 bodies are emulated offline for a "
+                       "messages body on InvokeModel and InvokeModelWithResponseStream; this model's chat body "
+                       "format is not (Converse is emulated for every text model).")
     if "messages" not in request and not messages_family:
         # Mistral, Cohere and AI21 bodies carry a "prompt" or a "message" of shapes of their own
         family = "titan" if "amazon.titan-text" in model_id and "inputText" in request else \

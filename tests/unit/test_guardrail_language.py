@@ -51,7 +51,9 @@ def _project_texts() -> list[str]:
 def _assert_same(reference, batch, texts):
     for text, (lang, prob) in zip(texts, batch.classify(texts)):
         want_lang, want_prob = reference.classify(text)
-        assert lang == want_lang and prob == pytest.approx(want_prob, abs=1e-4), text  # float32 sums, reordered
+        assert prob == pytest.approx(want_prob, abs=1e-4), text  # float32 sums, in another order
+        # the same language, or one py3langid scores as high (a tie that the summing order breaks)
+        assert lang == want_lang or dict(reference.rank(text))[lang] == pytest.approx(want_prob, abs=1e-4), text
 
 
 def test_the_project_texts_get_py3langids_language_and_probability(reference, batch):

@@ -132,15 +132,6 @@ def test_pages_screened_at_once_score_each_new_word_once(minilm):
     assert live and engine.topic_counts["words_scored"] - before == len(live)
 
 
-def _template_guardrail() -> dict:
-    from docpipe_local.paths import repo_root
-    from docpipe_local.template import Template
-
-    template = Template.load(repo_root())
-    (logical_id,) = template.of_type("AWS::Bedrock::Guardrail")
-    return template.properties(logical_id)
-
-
 def test_the_vocabulary_table_is_current_for_the_templates_topics_and_holds_the_models_scores(minilm):
     """The shipped table (guardrails/data/topic_word_scores.npz) is used by the runtime's guardrail, and its
     scores are what the model gives each word alone: rebuild it (python -m
@@ -149,9 +140,9 @@ def test_the_vocabulary_table_is_current_for_the_templates_topics_and_holds_the_
 
     import numpy as np
 
-    from docpipe_local.guardrails.word_table import vocabulary_words
+    from docpipe_local.guardrails.word_table import template_guardrail, vocabulary_words
 
-    engine = GuardrailEngine(_template_guardrail(), embed=minilm.encode)
+    engine = GuardrailEngine(template_guardrail(), embed=minilm.encode)
     matrix = engine._topic_matrix()
     words = vocabulary_words()
     assert len(words) > 20_000 and engine._table_scores.keys() == set(words)
@@ -165,7 +156,9 @@ def test_the_vocabulary_table_is_current_for_the_templates_topics_and_holds_the_
 
 
 def test_a_guardrail_with_other_topics_scores_its_words_live(minilm):
-    props = _template_guardrail()
+    from docpipe_local.guardrails.word_table import template_guardrail
+
+    props = template_guardrail()
     props["TopicPolicyConfig"]["TopicsConfig"][0] = {
         "Name": "Gambling", "Type": "DENY", "Definition": "Advice on betting, casinos or placing wagers.",
         "Examples": ["Which horse should I bet on tomorrow?"]}

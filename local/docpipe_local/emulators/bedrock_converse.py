@@ -216,8 +216,10 @@ class ConverseEmulator(Emulator):
         events = self.ConverseStream(converse)["stream"]
         if family == "anthropic":
             chunks = _anthropic_chunks(events, params["modelId"], input_tokens)
+        elif family == "nova":
+            chunks = _nova_chunks(events)
         else:
-            chunks = _nova_chunks(events) if family == "nova" else _piece_chunks(events, input_tokens, family)
+            chunks = _piece_chunks(events, input_tokens, family)
         return {"body": _with_invocation_metrics(chunks, started, "guardrailConfig" in converse),
                 "contentType": "application/json"}
 
@@ -423,13 +425,14 @@ def _converse_request(params: dict) -> tuple[str, dict]:
     model_id = params["modelId"]
     check_model_id(model_id)
     request = _body_json(params)
-    messages_family = "anthropic." in model_id or "amazon.nova" in model_id or "anthropic_version" in request
-    if "messages" in request and not messages_family:
+    if "anthropic." in model_id or "amazon.nova" in model_id or "anthropic_version" in request:
+        family, converse = _messages_request(model_id, request)
+    elif "messages" in request:
         # Mistral Large, OpenAI's and other chat bodies: answered in shapes of their own ("choices"...), not Nova's
         raise _invalid("Only Anthropic Messages and Amazon Nova messages-v1 bodies are emulated offline for a "
                        "messages body on InvokeModel and InvokeModelWithResponseStream; this model's chat body "
                        "format is not (Converse is emulated for every text model).")
-    if "messages" not in request and not messages_family:
+    else:
         # Mistral, Cohere and AI21 bodies carry a "prompt" or a "message" of shapes of their own
         family = "titan" if "amazon.titan-text" in model_id and "inputText" in request else \
             "llama" if "meta.llama" in model_id and "prompt" in request else None
@@ -438,8 +441,6 @@ def _converse_request(params: dict) -> tuple[str, dict]:
                            "bodies are emulated offline for InvokeModel and InvokeModelWithResponseStream; this "
                            "model's prompt body format is not.")
         converse = _prompt_request(model_id, request, titan=family == "titan")
-    else:
-        family, converse = _messages_request(model_id, request)
     if params.get("guardrailIdentifier") or params.get("guardrailVersion"):
         converse["guardrailConfig"] = {"guardrailIdentifier": params.get("guardrailIdentifier"),
                                        "guardrailVersion": params.get("guardrailVersion"),

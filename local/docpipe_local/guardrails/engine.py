@@ -227,6 +227,11 @@ def topic_sentences(texts: Sequence[str]) -> list[str]:
     return [piece for piece in dict.fromkeys(pieces) if len(_WORD.findall(piece)) >= 2]
 
 
+def best_topic_scores(vectors: np.ndarray, matrix: Sequence[np.ndarray]) -> np.ndarray:
+    """Each vector's highest similarity to any phrase of any topic (``matrix``: each topic's phrase vectors)."""
+    return np.max([(vectors @ topic_vectors.T).max(axis=1) for topic_vectors in matrix], axis=0)
+
+
 def text_units(text: str) -> int:
     return math.ceil(len(text) / TEXT_UNIT_CHARS) if text else 0
 
@@ -413,8 +418,7 @@ class GuardrailEngine:
             self._words_in_flight.update(dict.fromkeys(missing, done))
         try:
             if missing:
-                vectors = np.asarray(self.embed(missing), dtype=np.float32)
-                best = np.max([(vectors @ topic_vectors.T).max(axis=1) for topic_vectors in matrix], axis=0)
+                best = best_topic_scores(np.asarray(self.embed(missing), dtype=np.float32), matrix)
                 with self._lock:
                     if len(self._word_scores) + len(missing) > _MAX_WORD_SCORES:
                         self._word_scores.clear()
@@ -472,7 +476,7 @@ class GuardrailEngine:
         topic_pieces = [topic_sentences([text]) for text in texts] if active_topics else []
         filter_pieces = [split_sentences(text) for text in texts] if active_filters else []
         # every piece's language in one call: each call hands the GIL to the pipeline's other threads
-        identify(p for p in [*texts, *chain(*topic_pieces, *filter_pieces)] if any(ch.isalpha() for ch in p))
+        identify([*texts, *chain(*topic_pieces, *filter_pieces)])
         if active_topics and texts:
             units["topicPolicyUnits"] = text_unit_count
             english = [english_pieces(text, pieces) for text, pieces in zip(texts, topic_pieces)]

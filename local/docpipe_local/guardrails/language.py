@@ -92,9 +92,10 @@ class BatchIdentifier:
 
 
 def identify(texts: Iterable[str]) -> dict[str, tuple[str, float]]:
-    """``(language, probability)`` for each distinct text; texts asked about before are not classified again."""
+    """``(language, probability)`` for each distinct text that holds a letter (a text without one, a page number
+    or an amount, has no language); texts asked about before are not classified again."""
     global _identifier
-    texts = list(dict.fromkeys(texts))
+    texts = [text for text in dict.fromkeys(texts) if any(ch.isalpha() for ch in text)]
     with _lock:
         found = {text: _known[text] for text in texts if text in _known}
         if _identifier is None:
@@ -118,9 +119,7 @@ def forget() -> None:
 
 def foreign_language(text: str) -> str | None:
     """The language ``text`` is confidently written in, when that is not English; else None."""
-    if not any(ch.isalpha() for ch in text):
-        return None
-    language, probability = identify([text])[text]
+    language, probability = identify([text]).get(text, (ENGLISH, 0.0))
     return language if language != ENGLISH and probability >= CONFIDENT else None
 
 
@@ -140,7 +139,7 @@ def english_pieces(text: str, pieces: Iterable[str]) -> EnglishOnly:
     """Of ``pieces`` (sentences of ``text``), those an English-only detector may judge."""
     out = EnglishOnly()
     pieces = list(pieces)
-    identified = identify(piece for piece in pieces if any(ch.isalpha() for ch in piece))
+    identified = identify(pieces)
     text_language: str | None | bool = False  # not asked yet: most pieces decide for themselves
     for piece in pieces:
         language, probability = identified.get(piece, ("", 0.0))

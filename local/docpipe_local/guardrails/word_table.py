@@ -61,25 +61,30 @@ def scores_for(topic_vectors: Sequence[np.ndarray], table: Path = TABLE) -> dict
     return dict(zip(words, scores.tolist()))
 
 
-def build(table: Path = TABLE) -> int:
-    """Score the vocabulary against the template guardrail's topics and write the table; the word count."""
-    from docpipe_local.engines.minilm import get_engine
+def template_guardrail() -> dict:
+    """The Properties of ``template.yaml``'s guardrail, the one the offline runtime configures."""
     from docpipe_local.paths import repo_root
     from docpipe_local.template import Template
 
-    from .engine import GuardrailEngine
-
     template = Template.load(repo_root())
     (logical_id,) = template.of_type("AWS::Bedrock::Guardrail")
-    engine = GuardrailEngine(template.properties(logical_id), embed=lambda texts: get_engine().encode(texts))
+    return template.properties(logical_id)
+
+
+def build(table: Path = TABLE) -> int:
+    """Score the vocabulary against the template guardrail's topics and write the table; the word count."""
+    from docpipe_local.engines.minilm import get_engine
+
+    from .engine import GuardrailEngine, best_topic_scores
+
+    engine = GuardrailEngine(template_guardrail(), embed=lambda texts: get_engine().encode(texts))
     matrix = engine._topic_matrix()
     words = vocabulary_words()
-    vectors = np.asarray(get_engine().encode(words, batch_size=256), dtype=np.float32)
-    best = np.max([(vectors @ topic.T).max(axis=1) for topic in matrix], axis=0)
+    best = best_topic_scores(np.asarray(get_engine().encode(words, batch_size=256), dtype=np.float32), matrix)
     table.parent.mkdir(parents=True, exist_ok=True)
-    vectors, owners = _stacked(matrix)
+    topic_vectors, owners = _stacked(matrix)
     np.savez_compressed(table, words=np.array("\n".join(words)), scores=best.astype(np.float16),
-                        topic_vectors=vectors.astype(np.float16), owners=owners)
+                        topic_vectors=topic_vectors.astype(np.float16), owners=owners)
     return len(words)
 
 

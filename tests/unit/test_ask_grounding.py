@@ -372,3 +372,39 @@ def test_a_heading_holds_no_answer():
     assert (grounded, dropped, extractive) == ("The works were commissioned in 1968.", 0, False)
     grounded, _, extractive = grounded_answer("It is not stated.", passages, question)
     assert extractive and grounded == "The works were commissioned in 1968 and extended in 1994."
+
+
+def test_how_many_is_answered_by_a_count_of_what_it_counts():
+    from docpipe.logic.ask_grounding import counted_figures, counted_terms
+
+    assert counted_terms("How many new gas extraction wells were drilled at the landfill?") == terms(
+        "gas extraction wells")
+    assert counted_terms("How much did it cost?") == set()
+    text = ("It has seven levels and, before the works, offered 612 parking spaces; levels 5 to 7 are closed. "
+            "Crews drilled 48 new vertical gas wells.")
+    assert counted_figures(text, counted_terms("How many levels does the car park have?")) == {("7", False)}
+    assert counted_figures(text, counted_terms("How many parking spaces are there?")) == {("612", False)}
+    assert counted_figures(text, counted_terms("How many gas wells were drilled?")) == {("48", False)}
+    passages = ["The car park opened in 1973. It has seven levels and offered 612 parking spaces.",
+                "During the works levels 5 to 7 are closed and the car park operates with about 330 spaces."]
+    question = "How many levels does the car park have?"
+    # a count of something else ("330 spaces") is no answer; with the model's answer dropped, the sentence
+    # counting levels answers
+    assert grounded_answer("The car park has 330 levels.", passages, question) == (passages[0].split(". ")[1], 1, True)
+    assert grounded_answer("It has seven levels.", passages, question) == ("It has seven levels.", 0, False)
+    # where no passage counts what is asked about, any count may answer, as before
+    assert grounded_answer("Four bids were received.", ["Four bids were received in May."],
+                           "How many companies put in a bid?") == ("Four bids were received.", 0, False)
+
+
+def test_an_abbreviation_of_the_question_is_held_as_the_words_it_stands_for():
+    from docpipe.logic.ask_subject import Subject
+
+    ups = Subject("When is the UPS replacement expected to take place?")
+    assert ups.is_about("A second phase, replacing the uninterruptible power supplies, is planned for spring 2027.")
+    assert ups.is_about("The UPS replacement is planned for spring 2027.")
+    assert not ups.is_about("The replacement of the pumps is planned for spring 2027.")
+    nox = Subject("How much lower are NOx emissions from the new engines?")
+    assert nox.is_about("Nitrogen oxide emissions from the engines were 71% lower than before.")
+    # the words must be long enough to be what it stands for, not a chance run of short ones
+    assert not nox.is_about("Emissions from the engines are now one of the lowest: no one objected.")

@@ -8,7 +8,8 @@ read off "31,400 vehicles a day, of which 6 percent are trucks"; a grant's amoun
    the other kind (a percentage where the answer counts, or the reverse);
 2. when the question asks for a figure (how many, how long, what share, when, what cost...), the answer
    must give one of the kind asked (:mod:`docpipe.logic.ask_kinds`: a length for "how tall", money for
-   "cost", a date or a year for "when"...; not one the question names, as "Pier 2"), taken from a passage
+   "cost", a date or a year for "when"...; not one the question names, as "Pier 2"; for "how many levels", a
+   count of levels where a passage gives one: "seven levels", not "levels 5 to 7"), taken from a passage
    sentence about the question as much as any other sentence with such a figure is ("about" = question
    terms shared, after crude stemming: "replacing" is "replace"; a term counts more the fewer passage
    sentences share it, a name of what the question is about half as much); an answer sentence giving one from
@@ -62,6 +63,14 @@ _ASKS_FOR_NAME = re.compile(
     r"(?:e|es|s|ed|ing)?)\b",
     re.IGNORECASE)
 _HEADING = re.compile(r"#{1,6}\s")  # a Markdown heading
+# what "how many" counts: up to four words after it, up to a verb of the question ("were", "does", "will"), a
+# preposition or an article; less the words that say which ones, not what ("new", "more")
+_COUNTED = re.compile(r"\bhow many\s+((?:[\w-]+\s+){0,3}[\w-]+)", re.IGNORECASE)
+_COUNTED_ENDS = frozenset("is are was were be been do does did will would can could should has have had may "
+                          "might must in on at of for to by from the a an".split())
+_CLAUSE_BREAK = re.compile(r"[,;:.()]\s|\s[-–]\s")  # not the comma of "1,450"
+_NOT_COUNTED = frozenset("new more other additional extra separate different individual total".split())
+COUNT = frozenset({"count"})
 _CAPITALIZED = re.compile(r"\b[A-Z][a-z]+(?:[-'][A-Za-z]+)?\b")
 _NUMBERED = re.compile(r"\s+\d")
 _NOT_NAMES = frozenset("january february march april may june july august september october november december "
@@ -92,6 +101,32 @@ def asks_for_figure(question: str) -> bool:
 
 def asks_for_name(question: str) -> bool:
     return _ASKS_FOR_NAME.search(question) is not None
+
+
+def counted_terms(question: str) -> set[str]:
+    """The terms of what a "how many" question counts: "How many new pumps were fitted?" -> pump."""
+    match = _COUNTED.search(question)
+    if not match:
+        return set()
+    words = []
+    for word in match.group(1).lower().split():
+        if word in _COUNTED_ENDS:
+            break
+        if word not in _NOT_COUNTED:
+            words.append(word)
+    return terms(" ".join(words))
+
+
+def counted_figures(text: str, counted: set[str]) -> set[tuple[str, bool]]:
+    """The counts of ``text`` that count one of ``counted``: a number up to four words before it, in the same
+    clause ("seven levels", "574 spaces", "612 parking spaces"), not one after it ("levels 5 to 7")."""
+    words = list(_WORD.finditer(text))
+    found: set[tuple[str, bool]] = set()
+    for index, word in enumerate(words):
+        if terms(word.group()) & counted:
+            before = text[words[max(0, index - 4)].start():word.start()]
+            found |= figures_of_kind(_CLAUSE_BREAK.split(before)[-1], COUNT)
+    return found
 
 
 def names(text: str) -> set[str]:
@@ -165,6 +200,11 @@ class _Passages:
         self.named = figures(question) | spelled_figures(question) if self.figure_asked else names(question)
         self.sentences = [" ".join(passage[start:end].split())
                           for passage in passages for start, end in sentence_spans(passage)]
+        # "How many levels does the car park have?" is answered by "seven levels", not by "levels 5 to 7" nor
+        # "330 spaces", where a passage counts what is asked about (else by any count)
+        self.counted = counted_terms(question) if self.kinds == COUNT else set()
+        self.counted = self.counted if any(counted_figures(sentence, self.counted) - self.named
+                                           for sentence in self.sentences) else set()
         held_terms = [terms(sentence) & self.wanted for sentence in self.sentences]
         # a question term most sentences share (the subject every passage is about: "dam", "review") says less
         # about which sentence answers than a rare one ("carried", "high"): each counts by its rarity
@@ -182,6 +222,8 @@ class _Passages:
 
     def asked_in(self, text: str) -> set:
         """What ``text`` holds of what the question asks for, less what the question names itself."""
+        if self.counted:
+            return counted_figures(text, self.counted) - self.named
         if self.figure_asked:
             return figures_of_kind(text, self.kinds) - self.named
         return names(text) - self.named if self.name_asked else set()

@@ -6,7 +6,9 @@ a confident sentence about another structure. The subject is read off the questi
 
 - its names: capitalized words after the first, and codes mixing letters and digits ("Millbrook Dam",
   "Pier 2", "FB-14"), each of which the passage's document must hold (in the passages retrieved from it, or
-  its name: a chunk need not repeat the name of what its document is about);
+  its name: a chunk need not repeat the name of what its document is about); an abbreviation ("UPS",
+  "NOx") is also held as the words its capitals begin, in order ("uninterruptible power supplies",
+  "nitrogen oxide"): a question abbreviates what a report spells out;
 - its key words: the other content words, less the words of asking itself (how many, what share, cost,
   when, which firm, due...) and words that name nothing (had, up, again, into, first...), of which the
   passage's document must hold at least half (rounded up: 1 of 1 or 2, 2 of 3 or 4). The document, not the
@@ -27,6 +29,7 @@ from docpipe.logic.ask_grounding import terms
 
 _TOKEN = re.compile(r"[^\W_]+(?:[&-][^\W_]+)*")  # "Bridge's" is the name "Bridge"; "dam_review.md" is 3 words
 _CODE = re.compile(r"(?=.*\d)(?=.*[A-Za-z])[\w-]+")  # FB-14, PM-0417, A40
+_LETTERS = re.compile(r"[^\W\d_]+")
 # what a question asks with, not what it asks about: figures, kinds of answer, auxiliaries, verbs of asking
 _ASKING = terms(
     "who whom whose which what when where why how many much long wide deep high tall large big heavy old far "
@@ -47,6 +50,15 @@ def stems_match(wanted: str, held: set[str]) -> bool:
                                     for word in held)
 
 
+def _spelled_out(initials: str, text: str) -> bool:
+    """Whether consecutive words of ``text``, of four letters or more (not "in", "of", "the": a short word
+    begins a chance run of initials too easily), begin with ``initials``, in order."""
+    words = _LETTERS.findall(text.lower())
+    return any(all(len(word) >= 4 for word in words[at:at + len(initials)])
+               and "".join(word[0] for word in words[at:at + len(initials)]) == initials
+               for at in range(len(words) - len(initials) + 1))
+
+
 class Subject:
     """The names and key words of a question, and whether a passage is about them."""
 
@@ -54,6 +66,9 @@ class Subject:
         tokens = _TOKEN.findall(question)
         self.names = {token.lower() for index, token in enumerate(tokens)
                       if (index > 0 and token[:1].isupper() and token != "I") or _CODE.fullmatch(token)}
+        # the initials an abbreviation stands for: two capitals or more, no digit ("UPS" -> "ups", "NOx" -> "no")
+        self.initials = {token.lower(): "".join(c for c in token if c.isupper()).lower() for token in tokens
+                         if sum(c.isupper() for c in token) >= 2 and not any(c.isdigit() for c in token)}
         self.key_words = terms(question) - _ASKING - terms(" ".join(self.names))
         self.needed = math.ceil(len(self.key_words) / 2)
 
@@ -62,7 +77,9 @@ class Subject:
         that was retrieved, and its name): a chunk need not repeat the name of the dam its document is about,
         nor what the work on it is."""
         text = passage + "\n" + document
-        if not self.names <= {token.lower() for token in _TOKEN.findall(text)}:
+        missing = self.names - {token.lower() for token in _TOKEN.findall(text)}
+        if missing and not all(name in self.initials and _spelled_out(self.initials[name], text)
+                               for name in missing):
             return False
         held = terms(text)
         return sum(stems_match(word, held) for word in self.key_words) >= self.needed

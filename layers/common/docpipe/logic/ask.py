@@ -1,7 +1,8 @@
 """Ask: answer a question from the indexed documents, with citations that point at the source text.
 
-Embed the question, query S3 Vectors (optionally within one document) for three candidates per passage
-wanted, keep those close enough to matter, re-rank them by the question's words
+Embed the question, query S3 Vectors (optionally within one document) for the ten nearest passages per
+passage wanted, take the three nearest per passage wanted and the others of their documents, keep those close
+enough to matter, re-rank them by the question's words
 (:mod:`docpipe.logic.ask_ranking`), and let Bedrock Converse answer from the best ``top_k`` only (behind
 the guardrail when one is set).
 Each citation quotes the sentence of its passage that best supports the answer. When nothing relevant is
@@ -22,7 +23,7 @@ from docpipe.chunking import page_at
 from docpipe.clients import client
 from docpipe.embeddings import embed_texts
 from docpipe.logic.ask_grounding import best_quote, grounded_answer
-from docpipe.logic.ask_ranking import CANDIDATES_PER_PASSAGE, rerank
+from docpipe.logic.ask_ranking import CANDIDATES_PER_PASSAGE, candidates, rerank
 from docpipe.logic.ask_subject import about_the_subject
 from docpipe.prompts import prompt
 from docpipe.settings import get_settings
@@ -62,11 +63,12 @@ class AskAnswer(BaseModel):
 
 
 def retrieve(question: str, top_k: int, doc_id: str | None) -> tuple[list[dict], list[dict]]:
-    """The index's candidates for ``question`` (three per passage wanted, nearest first), and those close
-    enough to matter."""
+    """The index's nearest passages to ``question`` (ten per passage wanted, nearest first), and the candidates
+    among them (:func:`docpipe.logic.ask_ranking.candidates`) close enough to matter."""
     question_vector = embed_texts([question], use_cache=False).vectors[0]
     hits = vectors.query(question_vector, min(top_k * CANDIDATES_PER_PASSAGE, MAX_CANDIDATES), doc_id)
-    return hits, [hit for hit in hits if hit.get("distance", 1.0) <= get_settings().ask_max_distance]
+    close_enough = get_settings().ask_max_distance
+    return hits, [hit for hit in candidates(hits, top_k) if hit.get("distance", 1.0) <= close_enough]
 
 
 def answer_question(request: AskRequest) -> AskAnswer:

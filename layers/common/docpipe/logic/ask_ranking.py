@@ -2,7 +2,8 @@
 
 Embeddings of short questions are blunt: "Which firm carried out the inspection?" sits as close to "The next
 routine inspection is due in September 2027" as to the sentence naming the firm. Ask therefore fetches more
-candidates than it keeps (three times ``top_k``), and ranks them by closeness (1 - cosine distance) plus
+candidates than it keeps (the three times ``top_k`` nearest, and the passages of their documents among the ten
+times ``top_k`` nearest: :func:`candidates`), and ranks them by closeness (1 - cosine distance) plus
 half the share of the question's words each holds, a word weighing more the fewer candidates hold it
 (inverse document frequency over the candidates: "inspection" is everywhere in an inspection report,
 "carried" is not). Words match across word forms, as in :mod:`docpipe.logic.ask_subject`.
@@ -16,7 +17,19 @@ from docpipe.logic.ask_grounding import terms
 from docpipe.logic.ask_subject import stems_match
 
 LEXICAL_WEIGHT = 0.5  # the share of the question's words, against closeness (both 0..1)
-CANDIDATES_PER_PASSAGE = 3
+NEAREST_PER_PASSAGE = 3  # candidates from any document
+# and from the documents those come from: the passage that answers a reworded question can sit 10th to 25th
+# nearest ("Which contractor was hired...?" of "... was awarded to Tillery & Sons"), where its words lift it;
+# a document only that far away brings no new candidate (its passages would only compete with the right one)
+CANDIDATES_PER_PASSAGE = 10
+
+
+def candidates(hits: list[dict], top_k: int) -> list[dict]:
+    """Of ``hits`` (nearest first), the ``NEAREST_PER_PASSAGE * top_k`` nearest, and the farther ones of the
+    documents those come from."""
+    nearest = hits[:NEAREST_PER_PASSAGE * top_k]
+    documents = {hit["metadata"]["doc_id"] for hit in nearest}
+    return nearest + [hit for hit in hits[len(nearest):] if hit["metadata"]["doc_id"] in documents]
 
 
 def rerank(hits: list[dict], question: str, keep: int) -> list[dict]:

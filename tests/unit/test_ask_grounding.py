@@ -235,6 +235,18 @@ def test_candidates_are_re_ranked_by_the_question_words_they_hold_the_rarer_the_
     assert [h["metadata"]["text"] for h in ranked] == [hits[3]["metadata"]["text"], hits[0]["metadata"]["text"]]
 
 
+def test_candidates_are_the_nearest_and_the_farther_passages_of_their_documents():
+    from docpipe.logic.ask_ranking import NEAREST_PER_PASSAGE, candidates
+
+    # nearest first: documents a and b among the nearest 3 per passage wanted, c only farther away
+    documents = ["a", "b", "a"] + ["c", "a", "c", "b", "c"]
+    hits = [{"metadata": {"doc_id": doc_id, "text": f"passage {n}"}} for n, doc_id in enumerate(documents)]
+    assert NEAREST_PER_PASSAGE == 3
+    kept = candidates(hits, top_k=1)
+    assert [h["metadata"]["text"] for h in kept] == ["passage 0", "passage 1", "passage 2", "passage 4", "passage 6"]
+    assert candidates(hits, top_k=3) == hits  # all of them are among the nearest
+
+
 # -- answer kinds of closures, reopenings, commissioning years, completion dates and the firms that did the work --
 
 def test_a_line_of_prose_wrapped_before_a_name_or_a_month_is_one_sentence():

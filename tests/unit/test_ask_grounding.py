@@ -420,3 +420,13 @@ def test_an_abbreviation_of_the_question_is_held_as_the_words_it_stands_for():
     assert nox.is_about("Nitrogen oxide emissions from the engines were 71% lower than before.")
     # the words must be long enough to be what it stands for, not a chance run of short ones
     assert not nox.is_about("Emissions from the engines are now one of the lowest: no one objected.")
+
+
+def test_words_that_name_nothing_are_not_key_words_of_the_subject():
+    from docpipe.logic.ask_subject import Subject
+
+    subject = Subject("How many weeks was Mill Road shut so its culvert could be rebuilt?")
+    assert subject.key_words == terms("weeks shut culvert rebuilt") and subject.needed == 2
+    # "closed" while the culvert was "replaced": two of the four are enough
+    assert subject.is_about("Mill Road had to be closed for 9 weeks while its culvert was replaced.")
+    assert "one" not in Subject("How much lower are emissions from the new engines than the old ones?").key_words

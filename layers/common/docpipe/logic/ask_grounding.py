@@ -202,9 +202,9 @@ class _Passages:
                           for passage in passages for start, end in sentence_spans(passage)]
         # "How many levels does the car park have?" is answered by "seven levels", not by "levels 5 to 7" nor
         # "330 spaces", where a passage counts what is asked about (else by any count)
-        self.counted = counted_terms(question) if self.kinds == COUNT else set()
-        self.counted = self.counted if any(counted_figures(sentence, self.counted) - self.named
-                                           for sentence in self.sentences) else set()
+        counted = counted_terms(question) if self.kinds == COUNT else set()
+        self.counted = counted if any(counted_figures(sentence, counted) - self.named
+                                      for sentence in self.sentences) else set()
         held_terms = [terms(sentence) & self.wanted for sentence in self.sentences]
         # a question term most sentences share (the subject every passage is about: "dam", "review") says less
         # about which sentence answers than a rare one ("carried", "high"): each counts by its rarity

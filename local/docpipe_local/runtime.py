@@ -24,9 +24,9 @@ from docpipe_local.iam.statemachines import record_executions
 from docpipe_local.data_dir_lock import DataDirLock
 from docpipe_local.lambda_router import LambdaEmulator, environment_of, functions_from_template
 from docpipe_local.lambda_workers import WorkerPool
-from docpipe_local.moto_fixes import (copy_state_data_plainly, make_dynamodb_writes_atomic,
-                                      parse_each_definition_once, parse_each_json_path_once, read_s3_urls_once,
-                                      reuse_task_clients)
+from docpipe_local.moto_fixes import (EXECUTION_ENDS, announce_execution_ends, copy_state_data_plainly,
+                                      make_dynamodb_writes_atomic, parse_each_definition_once,
+                                      parse_each_json_path_once, read_s3_urls_once, reuse_task_clients)
 from docpipe_local.paths import data_dir, repo_root
 from docpipe_local.persistence import StateStore
 from docpipe_local.template import ACCOUNT_ID, REGION, Template
@@ -108,6 +108,7 @@ class OfflineRuntime:
         copy_state_data_plainly()
         read_s3_urls_once()
         reuse_task_clients()
+        announce_execution_ends()
         record_calls()  # for the IAM contract: before the mock, whose start gives boto3 a fresh session
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         _reset_layer_caches()
@@ -284,10 +285,13 @@ class OfflineRuntime:
         output = json.loads(described["output"]) if described.get("output") else None
         return Execution(arn, described["status"], output, described.get("error"), described.get("cause"))
 
-    def wait(self, arns: Iterable[str], timeout: float = 900, poll: float = 0.05) -> dict[str, Execution]:
+    def wait(self, arns: Iterable[str], timeout: float = 900, recheck: float = 1.0) -> dict[str, Execution]:
+        """Each execution once it has ended. Their status is read when the interpreter announces an end (and
+        every ``recheck`` seconds besides), not polled: each read holds the GIL for milliseconds."""
         pending, done = list(arns), {}
         deadline = time.monotonic() + timeout
         while pending:
+            seen = EXECUTION_ENDS.count
             for arn in list(pending):
                 execution = self.describe(arn)
                 if execution.status in FINAL_STATUSES:
@@ -296,7 +300,7 @@ class OfflineRuntime:
             if pending:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{len(pending)} executions still running after {timeout:.0f} s")
-                time.sleep(poll)
+                EXECUTION_ENDS.wait_after(seen, min(recheck, max(deadline - time.monotonic(), 0.0)))
         return done
 
     def current_state(self, arn: str) -> str | None:

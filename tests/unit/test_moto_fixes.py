@@ -1,18 +1,23 @@
 """The runtime's fixes to moto: one parse per state machine definition, shared by its executions; one per
-JSONPath; one boto3 client per service for the interpreter's Task states."""
+JSONPath; one boto3 client per service for the interpreter's Task states; each execution's end announced, so
+the runtime waits for executions without polling."""
 
 import json
+import types
 
 import boto3
+import pytest
+from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.utils import json_path
 
-from docpipe_local.moto_fixes import (copy_state_data_plainly, parse_each_definition_once, parse_each_json_path_once,
-                                     reuse_task_clients)
+from docpipe_local.moto_fixes import (EXECUTION_ENDS, announce_execution_ends, copy_state_data_plainly,
+                                     parse_each_definition_once, parse_each_json_path_once, reuse_task_clients)
 from docpipe_local.plain_copy import copy_plain
+from docpipe_local.runtime import Execution, OfflineRuntime
 
 
 def test_a_definition_is_parsed_once_and_its_program_shared():
@@ -75,3 +80,50 @@ def test_s3_urls_are_read_once():
     assert S3Backend._url_module is patched
     backend = s3_backends["123456789012"]["aws"]
     assert backend._url_module is urls and backend.urls  # the same URL table, without a reload per request
+
+
+WAITS_THEN_ENDS = json.dumps({"StartAt": "Pause", "States": {"Pause": {"Type": "Wait", "Seconds": 1, "End": True}}})
+
+
+@pytest.fixture
+def step_functions():
+    from docpipe_local.runtime import MOTO_CONFIG
+
+    announce_execution_ends()
+    announce_execution_ends()  # idempotent: one announcement per end
+    with mock_aws(config=MOTO_CONFIG):
+        sfn = boto3.client("stepfunctions", region_name="eu-west-3")
+        machine = sfn.create_state_machine(name="pause", definition=WAITS_THEN_ENDS,
+                                           roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+        yield sfn, machine
+
+
+def test_the_interpreter_announces_each_execution_end_once_its_status_is_final(step_functions):
+    sfn, machine = step_functions
+    seen = EXECUTION_ENDS.count
+    arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    EXECUTION_ENDS.wait_after(seen, timeout=120)
+    assert EXECUTION_ENDS.count == seen + 1
+    assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+
+
+def test_the_runtime_reads_an_execution_status_when_an_end_is_announced_not_in_a_loop(step_functions):
+    sfn, machine = step_functions
+    reads = []
+
+    def describe(arn):
+        reads.append(arn)
+        return Execution(arn, sfn.describe_execution(executionArn=arn)["status"], None, None, None)
+
+    arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    runtime = types.SimpleNamespace(describe=describe)
+    done = OfflineRuntime.wait(runtime, [arn], recheck=3600)  # no recheck within the test: the end wakes it
+    assert done[arn].status == "SUCCEEDED"
+    assert len(reads) == 2  # once on entry, once after the end; the old 50 ms loop read it about 20 times
+
+
+def test_the_runtime_still_finds_an_end_that_nobody_announced():
+    statuses = iter(["RUNNING", "RUNNING", "SUCCEEDED"])
+    runtime = types.SimpleNamespace(describe=lambda arn: Execution(arn, next(statuses), None, None, None))
+    assert OfflineRuntime.wait(runtime, ["arn:quiet"], recheck=0.01)["arn:quiet"].status == "SUCCEEDED"

@@ -1,7 +1,7 @@
 """bench/languages: does the language fan-out run concurrently? The Map state's wall time for three target
 languages against one, for the same summaries, in the same run (target: three take <= 1.6x one).
 
-    .venv/bin/python bench/languages/run.py [--rounds 3]
+    .venv/bin/python bench/languages/run.py [--rounds 3] [--gil-probe MS]
 
 Each round processes the shipped FAQ with languages "es" and then "es,ca,it" (fresh document names; the
 summary comes from the response cache, translation and speech are done anew: the Translate emulator's recent
@@ -22,6 +22,11 @@ idle machine), and for the median round of each kind:
 - where each branch's time goes, in seconds from the first span: the Translate and Speak functions'
   invocations (the Lambda emulator), inside them each Apertium hop (time waiting for the mode's pipeline, and
   its work), the guardrail on the translation, espeak-ng and the encoding.
+
+With ``--gil-probe MS`` it then runs the rounds again with MS ms of pure Python added to each Translate and Speak
+invocation, and prints what each ms of a branch's Python costs the one- and the three-language Map: about 1 ms
+for one branch; for three, 1.5 ms if their Python spread over the two cores, 3 ms if it runs one branch at a
+time (one interpreter lock for the process's threads).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ NOTE = (Path(__file__).resolve().parents[2] / "samples" / "faq.md").read_bytes()
 
 
 BRANCH_FUNCTIONS = ("TranslateFunction", "SpeakFunction", "SpeakPollFunction")  # the Map's; Publish comes after
+PROBED_FUNCTIONS = ("TranslateFunction", "SpeakFunction")  # each branch's two invocations (SpeakPoll: long texts)
 ENCODING = "encoding"  # CPU-s of the Polly emulator's encode(), inside the Speak function's thread
 
 
@@ -60,6 +66,7 @@ class Spans:
         self.invocations: list[tuple[str, str, float, float, float, float]] = []
         self.lock = threading.Lock()
         self.local = threading.local()  # the language the current thread works for
+        self.added_python = 0.0  # --gil-probe: seconds of pure Python added to each Translate and Speak invocation
 
     def add(self, language: str, what: str, start: float, end: float) -> None:
         with self.lock:
@@ -111,6 +118,8 @@ def instrument(runtime: OfflineRuntime, spans: Spans) -> None:
         started = time.thread_time()  # the handler runs on this thread, the emulators' work inside it too
         try:
             with spans.span(name, language):
+                if spans.added_python and name in PROBED_FUNCTIONS:
+                    _python_for(spans.added_python)
                 return original_run(function, event)
         finally:
             spans.cpu(language, name, time.thread_time() - started)
@@ -171,6 +180,13 @@ def instrument(runtime: OfflineRuntime, spans: Spans) -> None:
     spans.wrap(GuardrailEngine, "evaluate", "guardrail")
 
 
+def _python_for(seconds: float) -> None:
+    """Run Python (holding the GIL, as a handler's own code and botocore do) for ``seconds`` of this thread's CPU."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
 def _process_cpu() -> float:
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
@@ -229,6 +245,39 @@ def map_run(runtime: OfflineRuntime, name: str, languages: str) -> dict:
     return {"seconds": (exited - entered).total_seconds(), "entered": entered.timestamp()}
 
 
+def measure_rounds(runtime: OfflineRuntime, spans: Spans, count: int, prefix: str) -> dict[str, list[dict]]:
+    """``count`` rounds of one language and then three, each with its CPU and where its branches' time went."""
+    rounds: dict[str, list[dict]] = {"one": [], "three": []}
+    for round_ in range(count):
+        for label, languages in (("one", "es"), ("three", "es,ca,it")):
+            before_cpu, before_spans, before_branch_cpu = cpu_seconds(), len(spans.items), len(spans.cpu_items)
+            before_invocations = len(spans.invocations)
+            begun = time.monotonic()
+            result = map_run(runtime, f"{prefix}{label}-{round_}.txt", languages)
+            after_cpu, items = cpu_seconds(), spans.items[before_spans:]
+            first = min((s[2] for s in items), default=begun)
+            rounds[label].append({
+                "seconds": result["seconds"],
+                "cpu": {kind: after_cpu[kind] - before_cpu[kind] for kind in after_cpu},
+                "branch_cpu": branch_cpu(spans.cpu_items[before_branch_cpu:]),
+                "window": branches_window(spans.invocations[before_invocations:]),
+                "breakdown": branch_breakdown(items, first)})
+    return rounds
+
+
+def print_probe(added_ms: float, one: float, three: float, probed: dict[str, list[dict]]) -> None:
+    """What a ms of Python in every branch costs each Map: about 1 ms for one branch; for three, 3 ms where their
+    Python runs one at a time (one GIL), 1.5 ms where it would spread over two cores."""
+    one_after, three_after = (statistics.median(r["seconds"] for r in probed[label]) for label in ("one", "three"))
+    per_branch = 2 * added_ms / 1000  # a Translate and a Speak invocation per branch
+    print(f"\nGIL probe: {added_ms:.0f} ms of pure Python added to each Translate and Speak invocation "
+          f"({per_branch * 1000:.0f} ms per branch): one language {one:.3f} -> {one_after:.3f} s, three "
+          f"{three:.3f} -> {three_after:.3f} s. **Each ms of a branch's Python costs the one-language Map "
+          f"{(one_after - one) / per_branch:.2f} ms and the three-language Map {(three_after - three) / per_branch:.2f} "
+          f"ms** (3 would be the branches' Python running one at a time; 1.5 spread over two cores); three / one "
+          f"{three_after / one_after:.2f}x with it")
+
+
 def branch_breakdown(spans: list[tuple[str, str, float, float]], start: float) -> dict[str, dict[str, list]]:
     """Per language, per activity: [first start, last end, summed seconds] relative to ``start``."""
     out: dict[str, dict[str, list]] = defaultdict(dict)
@@ -252,27 +301,19 @@ def branch_cpu(items: list[tuple[str, str, float]]) -> dict[str, dict[str, float
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--gil-probe", type=float, default=0.0, metavar="MS",
+                        help="then run the rounds again with MS ms of pure Python added to each Translate and Speak "
+                             "invocation, and print what each ms of a branch's Python costs either Map")
     args = parser.parse_args()
     spans = Spans()
-    rounds: dict[str, list[dict]] = {"one": [], "three": []}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as home, OfflineRuntime(home=Path(home), persist=False) as runtime:
         instrument(runtime, spans)
         map_run(runtime, "warm-up.txt", "es,ca,it")  # load the engines once
-        for round_ in range(args.rounds):
-            for label, languages in (("one", "es"), ("three", "es,ca,it")):
-                before_cpu, before_spans, before_branch_cpu = cpu_seconds(), len(spans.items), len(spans.cpu_items)
-                before_invocations = len(spans.invocations)
-                begun = time.monotonic()
-                result = map_run(runtime, f"{label}-{round_}.txt", languages)
-                after_cpu, items = cpu_seconds(), spans.items[before_spans:]
-                first = min((s[2] for s in items), default=begun)
-                rounds[label].append({
-                    "seconds": result["seconds"],
-                    "cpu": {kind: after_cpu[kind] - before_cpu[kind] for kind in after_cpu},
-                    "branch_cpu": branch_cpu(spans.cpu_items[before_branch_cpu:]),
-                    "window": branches_window(spans.invocations[before_invocations:]),
-                    "breakdown": branch_breakdown(items, first)})
+        rounds = measure_rounds(runtime, spans, args.rounds, "")
+        if args.gil_probe:
+            spans.added_python = args.gil_probe / 1000
+            probed = measure_rounds(runtime, spans, args.rounds, "probe-")
     load_after = os.getloadavg()
     median = {label: sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2] for label, runs in rounds.items()}
     one, three = (statistics.median(r["seconds"] for r in rounds[label]) for label in ("one", "three"))
@@ -288,6 +329,8 @@ def main() -> None:
     listed = {label: ", ".join(f"{r['seconds']:.2f}" for r in runs) for label, runs in rounds.items()}
     print(f"\n**three / one = {three / one:.2f}x** (target <= 1.6x); rounds: one {listed['one']} s, three "
           f"{listed['three']} s")
+    if args.gil_probe:
+        print_probe(args.gil_probe, one, three, probed)
     for label in ("one", "three"):
         typical = median[label]
         print(f"\nCPU-s per branch (the median {label}-language round; the document's own stages are '?', the "

@@ -269,7 +269,7 @@ def print_probe(added_ms: float, one: float, three: float, probed: dict[str, lis
     """What a ms of Python in every branch costs each Map: about 1 ms for one branch; for three, 3 ms where their
     Python runs one at a time (one GIL), 1.5 ms where it would spread over two cores."""
     one_after, three_after = (statistics.median(r["seconds"] for r in probed[label]) for label in ("one", "three"))
-    per_branch = 2 * added_ms / 1000  # a Translate and a Speak invocation per branch
+    per_branch = len(PROBED_FUNCTIONS) * added_ms / 1000
     print(f"\nGIL probe: {added_ms:.0f} ms of pure Python added to each Translate and Speak invocation "
           f"({per_branch * 1000:.0f} ms per branch): one language {one:.3f} -> {one_after:.3f} s, three "
           f"{three:.3f} -> {three_after:.3f} s. **Each ms of a branch's Python costs the one-language Map "

@@ -17,7 +17,7 @@ from moto.stepfunctions.parser.asl.utils import json_path
 from docpipe_local.moto_fixes import (EXECUTION_ENDS, announce_execution_ends, copy_state_data_plainly,
                                      parse_each_definition_once, parse_each_json_path_once, reuse_task_clients)
 from docpipe_local.plain_copy import copy_plain
-from docpipe_local.runtime import Execution, OfflineRuntime
+from docpipe_local.runtime import MOTO_CONFIG, Execution, OfflineRuntime
 
 
 def test_a_definition_is_parsed_once_and_its_program_shared():
@@ -87,8 +87,6 @@ WAITS_THEN_ENDS = json.dumps({"StartAt": "Pause", "States": {"Pause": {"Type": "
 
 @pytest.fixture
 def step_functions():
-    from docpipe_local.runtime import MOTO_CONFIG
-
     announce_execution_ends()
     announce_execution_ends()  # idempotent: one announcement per end
     with mock_aws(config=MOTO_CONFIG):

@@ -320,9 +320,11 @@ def _reset_layer_caches() -> None:
     """Settings and clients are cached per cold start; a new runtime is a new 'container'."""
     from docpipe.clients import reset_clients
     from docpipe.finetune import get_finetune_settings
+    from docpipe.logic.speak import voices_for
     from docpipe.settings import get_settings
 
     reset_clients()
+    voices_for.cache_clear()  # the voices a runtime's Polly emulator offers (its installed espeak-ng languages)
     get_settings.cache_clear()
     get_finetune_settings.cache_clear()  # a runtime's template parameters (hyperparameters, gates) are its own
 

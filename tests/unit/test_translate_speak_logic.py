@@ -33,3 +33,24 @@ def test_ssml_escapes_markup_and_ampersands_and_polly_speaks_it():
         polly = boto3.client("polly", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
         audio = polly.synthesize_speech(Text=markup, TextType="ssml", VoiceId="Joanna", OutputFormat="mp3")
         assert len(audio["AudioStream"].read()) > 1000 and audio["RequestCharacters"] >= len("Second paragraph.")
+
+
+def test_a_container_asks_polly_for_a_locales_voices_once(monkeypatch):
+    from docpipe import clients
+    from docpipe.logic.speak import choose_voice, voices_for
+
+    voices_for.cache_clear()
+    clients.reset_clients()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        with EmulatorHub() as hub:
+            hub.register(PollyEmulator())
+            first, again, catalan = choose_voice("es"), choose_voice("es"), choose_voice("ca")
+            assert first == again and first != catalan
+            # one DescribeVoices per locale, however many Speak invocations (branches) the container serves
+            assert hub.count("polly", "DescribeVoices") == 2
+    finally:
+        voices_for.cache_clear()
+        clients.reset_clients()

@@ -4,6 +4,7 @@ by the state machine) beyond it; MP3, and OGG on request."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import unquote, urlparse
 from xml.sax.saxutils import escape
 
@@ -28,13 +29,20 @@ def ssml(text: str) -> str:
     return "<speak>" + '<break time="500ms"/>'.join(paragraphs) + "</speak>"
 
 
+@lru_cache(maxsize=None)
+def voices_for(locale: str) -> tuple[dict, ...]:
+    """Polly's voices for a locale, asked once per container: they change with Polly releases, not between
+    invocations, and each branch of the language fan-out would otherwise ask again."""
+    return tuple(client("polly").describe_voices(LanguageCode=locale)["Voices"])
+
+
 def choose_voice(language: str) -> tuple[str, str]:
     """(voice id, engine): an override, else the first neural voice of the locale, else a standard one."""
     overrides = dict(item.split("=", 1) for item in get_settings().voice_overrides.split(",") if "=" in item)
     locale = polly_locale(language)
     if locale is None:
         raise NoVoice(f"Polly has no voice for language {language!r}")
-    voices = client("polly").describe_voices(LanguageCode=locale)["Voices"]
+    voices = list(voices_for(locale))
     if language in overrides:
         chosen = next((v for v in voices if v["Id"] == overrides[language]), None)
         if chosen is None:

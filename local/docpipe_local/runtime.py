@@ -26,7 +26,8 @@ from docpipe_local.lambda_router import LambdaEmulator, environment_of, function
 from docpipe_local.lambda_workers import WorkerPool
 from docpipe_local.moto_fixes import (EXECUTION_ENDS, announce_execution_ends, copy_state_data_plainly,
                                       make_dynamodb_writes_atomic, parse_each_definition_once,
-                                      parse_each_json_path_once, read_s3_urls_once, reuse_task_clients)
+                                      parse_each_json_path_once, read_s3_urls_once, reuse_task_clients,
+                                      serve_execution_history_as_aws_does)
 from docpipe_local.paths import data_dir, repo_root
 from docpipe_local.persistence import StateStore
 from docpipe_local.template import ACCOUNT_ID, REGION, Template
@@ -109,6 +110,7 @@ class OfflineRuntime:
         read_s3_urls_once()
         reuse_task_clients()
         announce_execution_ends()
+        serve_execution_history_as_aws_does()
         record_calls()  # for the IAM contract: before the mock, whose start gives boto3 a fresh session
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         _reset_layer_caches()

@@ -1,21 +1,25 @@
 """The runtime's fixes to moto: one parse per state machine definition, shared by its executions; one per
 JSONPath; one boto3 client per service for the interpreter's Task states; each execution's end announced, so
-the runtime waits for executions without polling."""
+the runtime waits for executions without polling; an execution's history paged, ordered and trimmed as AWS
+does it."""
 
 import json
 import types
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.utils import json_path
 
-from docpipe_local.moto_fixes import (EXECUTION_ENDS, announce_execution_ends, copy_state_data_plainly,
-                                     parse_each_definition_once, parse_each_json_path_once, reuse_task_clients)
+from docpipe_local.moto_fixes import (EXECUTION_ENDS, HISTORY_PAGE, announce_execution_ends, copy_state_data_plainly,
+                                     parse_each_definition_once, parse_each_json_path_once, reuse_task_clients,
+                                     serve_execution_history_as_aws_does)
 from docpipe_local.plain_copy import copy_plain
 from docpipe_local.runtime import MOTO_CONFIG, Execution, OfflineRuntime
 
@@ -125,3 +129,73 @@ def test_the_runtime_still_finds_an_end_that_nobody_announced():
     statuses = iter(["RUNNING", "RUNNING", "SUCCEEDED"])
     runtime = types.SimpleNamespace(describe=lambda arn: Execution(arn, next(statuses), None, None, None))
     assert OfflineRuntime.wait(runtime, ["arn:quiet"], recheck=0.01)["arn:quiet"].status == "SUCCEEDED"
+
+
+def _steps(count: int) -> str:
+    """Pass states one after another, each adding a field to the data (so every event carries some)."""
+    states = {f"Step{i}": {"Type": "Pass", "Result": i, "ResultPath": f"$.step{i}", "Next": f"Step{i + 1}"}
+              for i in range(count)}
+    states[f"Step{count - 1}"] = {"Type": "Pass", "End": True}
+    return json.dumps({"StartAt": "Step0", "States": states})
+
+
+@pytest.fixture
+def finished_execution():
+    """A finished execution of 60 Pass states (over 120 history events, more than AWS's default page)."""
+    serve_execution_history_as_aws_does()
+    serve_execution_history_as_aws_does()  # idempotent
+    with mock_aws(config=MOTO_CONFIG):
+        sfn = boto3.client("stepfunctions", region_name="eu-west-3")
+        machine = sfn.create_state_machine(name="steps", definition=_steps(60),
+                                           roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+        arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"doc": "report.pdf"}))["executionArn"]
+        OfflineRuntime.wait(types.SimpleNamespace(
+            describe=lambda a: Execution(a, sfn.describe_execution(executionArn=a)["status"], None, None, None)), [arn])
+        yield sfn, arn
+
+
+def _all_events(sfn, arn: str, **params) -> list[dict]:
+    return [event for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn, **params)
+            for event in page["events"]]
+
+
+def test_history_reads_as_motos_serializer_wrote_it(finished_execution, monkeypatch):
+    sfn, arn = finished_execution
+    served = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    # moto's own response (every event in one answer, through its generic serializer), as botocore parses it
+    monkeypatch.setattr(StepFunctionResponse, "get_execution_history",
+                        StepFunctionResponse.get_execution_history.docpipe_moto)
+    assert served == sfn.get_execution_history(executionArn=arn)["events"]
+    assert len(served) > HISTORY_PAGE and served[0]["type"] == "ExecutionStarted"
+
+
+def test_history_is_paged_as_aws_pages_it(finished_execution):
+    sfn, arn = finished_execution
+    first = sfn.get_execution_history(executionArn=arn)
+    assert len(first["events"]) == HISTORY_PAGE and first["nextToken"]  # AWS's default page: 100 events
+    everything = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    assert _all_events(sfn, arn) == everything == _all_events(sfn, arn, PaginationConfig={"PageSize": 7})
+    assert [e["id"] for e in everything] == list(range(1, len(everything) + 1))
+    with pytest.raises(ClientError) as refused:
+        sfn.get_execution_history(executionArn=arn, nextToken="not-a-token-it-gave")
+    assert refused.value.response["Error"]["Code"] == "InvalidToken"
+
+
+def test_history_newest_first_finds_the_state_an_execution_is_in(finished_execution):
+    sfn, arn = finished_execution
+    newest = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=3)["events"]
+    assert newest[0]["type"] == "ExecutionSucceeded"
+    assert _all_events(sfn, arn, reverseOrder=True) == _all_events(sfn, arn)[::-1]
+    # what `docpipe run` shows as a document's current state: the last one it entered, not the first
+    assert OfflineRuntime.current_state(types.SimpleNamespace(sfn=sfn), arn) == "Step59"
+
+
+def test_history_without_execution_data_leaves_out_inputs_and_outputs(finished_execution):
+    sfn, arn = finished_execution
+    full = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    trimmed = sfn.get_execution_history(executionArn=arn, maxResults=1000, includeExecutionData=False)["events"]
+    assert "report.pdf" in full[0]["executionStartedEventDetails"]["input"]
+    assert [e["type"] for e in trimmed] == [e["type"] for e in full]
+    details = [value for event in trimmed for key, value in event.items() if key.endswith("Details")]
+    assert details and not any("input" in d or "output" in d for d in details)
+    assert trimmed[1]["stateEnteredEventDetails"]["name"] == "Step0"

@@ -16,7 +16,7 @@ def state_transitions(execution_id: str) -> int | None:
     sfn, entered, token = client("stepfunctions"), 0, None
     try:
         while True:
-            page = sfn.get_execution_history(executionArn=execution_id, maxResults=1000,
+            page = sfn.get_execution_history(executionArn=execution_id, maxResults=1000, includeExecutionData=False,
                                              **({"nextToken": token} if token else {}))
             entered += sum(1 for event in page["events"] if event["type"].endswith("StateEntered"))
             token = page.get("nextToken")

@@ -127,11 +127,6 @@ def run_langchain(files: list[Path], embeddings) -> dict:
 
 
 # -- docpipe ------------------------------------------------------------------------------------------------
-def _history(runtime, arn: str) -> list[dict]:
-    pages = runtime.sfn.get_paginator("get_execution_history").paginate(executionArn=arn, maxResults=1000)
-    return [event for page in pages for event in page["events"]]
-
-
 def _state_times(events: list[dict]) -> dict[str, dict[str, float]]:
     """{state name: {"entered": epoch s, "exited": epoch s}} for the top-level states of one execution."""
     times: dict[str, dict[str, float]] = {}
@@ -164,7 +159,7 @@ def _clear_table(runtime, table: str) -> int:
 
 
 def _indexed(runtime, arn: str) -> bool:
-    return runtime.describe(arn).status != "RUNNING" or "exited" in _state_times(_history(runtime, arn)).get(
+    return runtime.describe(arn).status != "RUNNING" or "exited" in _state_times(runtime.history(arn)).get(
         "Index", {})
 
 
@@ -398,7 +393,7 @@ def run_docpipe(files: list[Path], embed_runs: int, after_index: str = "hold") -
 
             documents = []
             for item in tracked:
-                events = _history(runtime, item.arn)
+                events = runtime.history(item.arn)
                 times = _state_times(events)
                 missing = [s for s in INGEST_STATES if "exited" not in times.get(s, {})]
                 if missing:

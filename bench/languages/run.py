@@ -239,7 +239,7 @@ def map_run(runtime: OfflineRuntime, name: str, languages: str) -> dict:
     arn = runtime.emit(event)[0]
     execution = runtime.wait([arn])[arn]
     assert execution.output["status"] == "SUCCEEDED" and not execution.output.get("reason"), execution.output
-    events = runtime.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    events = runtime.history(arn)
     entered = next(e["timestamp"] for e in events if e["type"] == "MapStateEntered")
     exited = next(e["timestamp"] for e in events if e["type"] == "MapStateExited")
     return {"seconds": (exited - entered).total_seconds(), "entered": entered.timestamp()}

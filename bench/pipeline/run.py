@@ -78,8 +78,7 @@ def run_pipeline(files: list[Path]) -> dict:
 
 def _extracted_at(runtime, arn: str) -> float:
     """When the execution entered GuardText (its text was extracted), as a Unix time."""
-    events = runtime.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    return next(e["timestamp"].timestamp() for e in events
+    return next(e["timestamp"].timestamp() for e in runtime.history(arn)
                 if e.get("stateEnteredEventDetails", {}).get("name") == "GuardText")
 
 

@@ -167,7 +167,7 @@ def measure(runtime, session, files, tracked, executions, redelivered) -> dict:
     for execution in [*executions.values(), *redelivered.values()]:
         if execution.output and execution.output["status"] in ("SUCCEEDED", "QUARANTINED"):
             processed[execution.output["source"].split("/", 3)[3]] += 1
-    failed_attempts = sum(1 for arn in [*executions, *redelivered] for event in _history(runtime, arn)
+    failed_attempts = sum(1 for arn in [*executions, *redelivered] for event in runtime.history(arn)
                           if event["type"] in ("TaskFailed", "TaskTimedOut"))
     return {
         "outcomes": sum(ledger[key] == 1 and processed[key] == 1 and versions[key] == 1 for key in keys),
@@ -187,11 +187,6 @@ def measure(runtime, session, files, tracked, executions, redelivered) -> dict:
 
 def _status(execution) -> str:
     return execution.output["status"] if execution.output else execution.status
-
-
-def _history(runtime, arn: str) -> list[dict]:
-    pages = runtime.sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-    return [event for page in pages for event in page["events"]]
 
 
 if __name__ == "__main__":

@@ -115,8 +115,7 @@ def start(runtime: OfflineRuntime, logical_id: str, payload: dict | str) -> str:
 
 
 def _state_output(runtime: OfflineRuntime, arn: str, state: str) -> dict | None:
-    events = runtime.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    for event in events:
+    for event in runtime.history(arn):
         details = event.get("stateExitedEventDetails")
         if details and details["name"] == state and details.get("output"):
             return json.loads(details["output"])

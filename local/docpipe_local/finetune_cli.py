@@ -63,7 +63,7 @@ def start(runtime: OfflineRuntime, dataset: Path, epochs: float | None = None) -
 def job_names(runtime: OfflineRuntime, arn: str) -> list[str]:
     """Training jobs this execution created, from its history (StartTraining outputs)."""
     names = []
-    for event in runtime.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+    for event in runtime.history(arn):
         details = event.get("taskSucceededEventDetails") or event.get("lambdaFunctionSucceededEventDetails")
         if details and details.get("output"):
             try:
@@ -88,7 +88,7 @@ def run(runtime: OfflineRuntime, dataset: Path, epochs: float | None = None, tim
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"fine-tuning still running after {timeout:.0f} s")
         if progress:
-            state = _current_state(runtime, arn)
+            state = runtime.current_state(arn)
             job = _latest_job(runtime)
             line = (state, job.secondary if job else None, dict((k, v[0]) for k, v in job.metrics.items()) if job else {})
             if line != last:
@@ -97,13 +97,6 @@ def run(runtime: OfflineRuntime, dataset: Path, epochs: float | None = None, tim
         time.sleep(0.5)
     return FineTuneRun(arn, execution.status, execution.output, execution.error, execution.cause,
                        time.monotonic() - started, job_names(runtime, arn))
-
-
-def _current_state(runtime: OfflineRuntime, arn: str) -> str | None:
-    """The state entered last (the whole history: the engine may not honour reverseOrder)."""
-    events = runtime.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    entered = [e["stateEnteredEventDetails"]["name"] for e in events if e.get("stateEnteredEventDetails")]
-    return entered[-1] if entered else None
 
 
 def _latest_job(runtime: OfflineRuntime):

@@ -305,6 +305,12 @@ class OfflineRuntime:
                 EXECUTION_ENDS.wait_after(seen, min(recheck, max(deadline - time.monotonic(), 0.0)))
         return done
 
+    def history(self, arn: str) -> list[dict]:
+        """Every event of an execution's history, oldest first (GetExecutionHistory's pages, as AWS pages them)."""
+        pages = self.sfn.get_paginator("get_execution_history").paginate(
+            executionArn=arn, PaginationConfig={"PageSize": 1000})
+        return [event for page in pages for event in page["events"]]
+
     def current_state(self, arn: str) -> str | None:
         """The name of the state an execution is in now (the last state it entered)."""
         events = self.sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)["events"]

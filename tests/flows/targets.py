@@ -37,7 +37,9 @@ class FlowResult:
         return json.loads(self.target.read(key))
 
     def history(self) -> list[dict]:
-        return self.target.sfn.get_execution_history(executionArn=self.execution_arn, maxResults=1000)["events"]
+        pages = self.target.sfn.get_paginator("get_execution_history").paginate(
+            executionArn=self.execution_arn, PaginationConfig={"PageSize": 1000})
+        return [event for page in pages for event in page["events"]]
 
     def states_entered(self) -> list[str]:
         return [e["stateEnteredEventDetails"]["name"] for e in self.history() if "stateEnteredEventDetails" in e]

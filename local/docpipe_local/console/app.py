@@ -71,7 +71,7 @@ class Console:
         return html
 
     def history(self, execution: str) -> list[dict]:
-        return self.runtime.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        return self.runtime.history(execution)
 
     def submit(self, files: list[tuple[str, bytes]]) -> list[str]:
         """Each file into the inbox as `docpipe run` puts it (its trigger starts the execution)."""

@@ -99,7 +99,7 @@ class Catalog:
 
     # --- building rows ---------------------------------------------------------------------------------
     def history(self, arn: str) -> list[dict]:
-        return self.runtime.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        return self.runtime.history(arn)
 
     def refresh(self, history: Callable[[str], list[dict]] | None = None,
                 whole_ledger: bool = False) -> tuple[list[Row], list[str]]:

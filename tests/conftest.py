@@ -116,6 +116,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "neither:\n  " + "\n  ".join(unmarked))
 
 
+# ---- the IAM contract's evidence: what the flow tests' offline runtimes called (tests/iam) ----------------
+
+RECORDINGS_DIR_ENV = "DOCPIPE_IAM_RECORDINGS"  # where each session (each xdist worker) saves its recording
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Only the flow tests' calls are the contract's evidence (unit tests call handlers with made-up input)."""
+    from docpipe_local.iam.recorder import RECORDING
+
+    RECORDING.enabled = ROOT / "tests" / "flows" in Path(str(item.path)).parents
+    yield
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    folder = os.environ.get(RECORDINGS_DIR_ENV)
+    if folder:
+        from docpipe_local.iam.recorder import RECORDING, save
+
+        if RECORDING.invoked:
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+            save(Path(folder) / f"{worker}-{os.getpid()}.json")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     skipped = terminalreporter.stats.get("skipped", [])
     if not skipped:

@@ -310,6 +310,7 @@ class CorpusRun:
     peak_mib: float            # the largest resident set of the process, ru_maxrss of the finished child
     returncode: int
     stderr: str
+    stdout: str  # every line the command printed, for a failure's message
 
 
 # Runs a command and writes its peak resident memory (KiB) to a file. A child forked from a large process
@@ -343,7 +344,7 @@ def run_corpus(corpus: Path, home: Path, out: Path) -> CorpusRun:
         if line.startswith("{"):
             report = json.loads(line)
             outcomes[Path(report["source"]).name] = report
-    return CorpusRun(outcomes, seconds, int(peak_file.read_text()) / 1024, done.returncode, done.stderr)
+    return CorpusRun(outcomes, seconds, int(peak_file.read_text()) / 1024, done.returncode, done.stderr, done.stdout)
 
 
 if __name__ == "__main__":

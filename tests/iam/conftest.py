@@ -1,7 +1,9 @@
 """The IAM contract evaluates what the offline flows recorded, so it runs after them, whatever the order.
 
 `pytest tests/`: the flows run first in this process (every OfflineRuntime adds to the recording) and the
-contract test is moved to the end of the session. `pytest tests/iam/...` alone, or with only some flows:
+contract test is moved to the end of the session. `scripts/test.sh`: the flows run in pytest-xdist's worker
+processes, each saving its recording to $DOCPIPE_IAM_RECORDINGS at its end, and then tests/iam runs in a
+session of its own that reads them. `pytest tests/iam/...` alone, or with only some flows:
 the `recording` fixture runs the flow files that cover the functions and state machines the session did
 not exercise, in a subprocess that writes its recording to a file, and merges it.
 """
@@ -17,8 +19,9 @@ import pytest
 
 from docpipe_local.iam.recorder import RECORDING, RECORDING_FILE_ENV, Recording, load
 
+from tests.conftest import RECORDINGS_DIR_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
-FLOWS = ROOT / "tests" / "flows"
 CONTRACT_MARK = "iam_contract"
 
 # The flow files that exercise each function and state machine (what `recording` runs when they are missing).
@@ -48,13 +51,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker(CONTRACT_MARK) is not None)  # stable: others keep order
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
-    """Only the flow tests' calls are the contract's evidence (unit tests call handlers with made-up input)."""
-    RECORDING.enabled = FLOWS in Path(str(item.path)).parents
-    yield
-
-
 def missing(recording: Recording, principals: set[str]) -> set[str]:
     return principals - recording.invoked
 
@@ -68,7 +64,12 @@ def run_flows(files: list[str], out: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def recording(tmp_path_factory) -> Recording:
-    """Everything the session's offline runtimes recorded, completed by running the flows it lacks."""
+    """Everything the session's offline runtimes recorded, and the earlier sessions' recordings saved to
+    $DOCPIPE_IAM_RECORDINGS (scripts/test.sh: the flows ran in worker processes before this session),
+    completed by running the flows it still lacks."""
+    if os.environ.get(RECORDINGS_DIR_ENV):
+        for saved in sorted(Path(os.environ[RECORDINGS_DIR_ENV]).glob("*.json")):
+            RECORDING.merge(load(saved))
     wanted = set().union(*COVERING_FLOWS.values())
     lacking = missing(RECORDING, wanted)
     files = [path for path, covers in COVERING_FLOWS.items() if covers & lacking]

@@ -99,16 +99,9 @@ def pytest_make_collect_report(collector):
         report.longrepr = f"{collector.nodeid} was skipped as a whole, which this suite does not allow: {reason}"
 
 
-# The file that keeps its worker busy longest (the local model answering its question sets: about 40% of the
-# suite's time) starts first, so that the other worker runs the remaining files beside it: scripts/test.sh
-# hands files to its two pytest-xdist workers in collection order (--no-loadscope-reorder).
-LONGEST_FIRST = ("tests/flows/test_knowledge.py",)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest file first; every flow test runs against the `target` fixture (offline, and a deployed
-    stack when configured) or says why it is offline-only with @pytest.mark.offline_only("reason")."""
-    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # stable: files keep their order
+    """Every flow test runs against the `target` fixture (offline, and a deployed stack when configured) or
+    says why it is offline-only with @pytest.mark.offline_only("reason")."""
     flows = ROOT / "tests" / "flows"
     unmarked = []
     for item in items:

@@ -226,12 +226,17 @@ def serve_execution_history_as_aws_does() -> None:
             return TimestampSerializer._timestamp_unixtimestamp(value)
         return value
 
+    def without_execution_data(event: dict) -> dict:
+        """The event with its details' inputs and outputs left out (its name, resource and the rest kept)."""
+        return {key: {k: v for k, v in value.items() if k not in _EXECUTION_DATA}
+                if key.endswith("Details") and isinstance(value, dict) else value for key, value in event.items()}
+
     def offset(arn: str, token: str | None, reverse: bool) -> int:
         if token is None:
             return 0
         try:
             token_arn, token_reverse, start = base64.urlsafe_b64decode(token.encode()).decode().rsplit("|", 2)
-            if token_arn == arn and token_reverse == str(reverse):
+            if token_arn == arn and token_reverse == str(reverse) and int(start) >= 0:
                 return int(start)
         except ValueError:
             pass
@@ -246,8 +251,7 @@ def serve_execution_history_as_aws_does() -> None:
         end = start + (self._get_param("maxResults") or HISTORY_PAGE)
         page = events[start:end]
         if not self._get_param("includeExecutionData", True):
-            page = [{key: ({k: v for k, v in value.items() if k not in _EXECUTION_DATA} if key.endswith("Details")
-                           and isinstance(value, dict) else value) for key, value in event.items()} for event in page]
+            page = [without_execution_data(event) for event in page]
         body: dict[str, Any] = {"events": page}
         if end < len(events):
             body["nextToken"] = base64.urlsafe_b64encode(f"{arn}|{reverse}|{end}".encode()).decode()

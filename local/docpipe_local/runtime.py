@@ -306,10 +306,8 @@ class OfflineRuntime:
         return done
 
     def history(self, arn: str) -> list[dict]:
-        """Every event of an execution's history, oldest first (GetExecutionHistory's pages, as AWS pages them)."""
-        pages = self.sfn.get_paginator("get_execution_history").paginate(
-            executionArn=arn, PaginationConfig={"PageSize": 1000})
-        return [event for page in pages for event in page["events"]]
+        """Every event of the execution's history, oldest first."""
+        return execution_events(self.sfn, arn)
 
     def current_state(self, arn: str) -> str | None:
         """The name of the state an execution is in now (the last state it entered)."""
@@ -322,6 +320,13 @@ class OfflineRuntime:
 
     def read(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
+def execution_events(sfn: Any, arn: str) -> list[dict]:
+    """Every event of an execution's history, oldest first (GetExecutionHistory's pages, as AWS pages them),
+    from any Step Functions client: the offline runtime's or a deployed stack's."""
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn, PaginationConfig={"PageSize": 1000})
+    return [event for page in pages for event in page["events"]]
 
 
 def _reset_layer_caches() -> None:

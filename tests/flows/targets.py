@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from docpipe_local.runtime import OfflineRuntime
+from docpipe_local.runtime import OfflineRuntime, execution_events
 
 
 @dataclass
@@ -37,9 +37,7 @@ class FlowResult:
         return json.loads(self.target.read(key))
 
     def history(self) -> list[dict]:
-        pages = self.target.sfn.get_paginator("get_execution_history").paginate(
-            executionArn=self.execution_arn, PaginationConfig={"PageSize": 1000})
-        return [event for page in pages for event in page["events"]]
+        return execution_events(self.target.sfn, self.execution_arn)
 
     def states_entered(self) -> list[str]:
         return [e["stateEnteredEventDetails"]["name"] for e in self.history() if "stateEnteredEventDetails" in e]

@@ -430,3 +430,53 @@ def test_words_that_name_nothing_are_not_key_words_of_the_subject():
     # "closed" while the culvert was "replaced": two of the four are enough
     assert subject.is_about("Mill Road had to be closed for 9 weeks while its culvert was replaced.")
     assert "one" not in Subject("How much lower are emissions from the new engines than the old ones?").key_words
+
+
+def test_the_question_terms_near_a_figure_say_which_sentence_gives_it():
+    # the economiser's sentence shares more of the question's words, but none near its figure; the sentence
+    # pricing four things has "gas engine" right before £940,000
+    passages = ["The replacement of the flue gas economiser, which recovers heat from the new engine exhaust, was "
+                "completed in the spring after a long delay over parts, and it has been priced by Brannock Thermal "
+                "Ltd at £486,000.",
+                "The main elements were well drilling at £610,000, pipework at £520,000, the gas engine at £940,000 "
+                "and the enclosed flare at £310,000."]
+    question = "What did the new gas engine cost?"
+    grounded, dropped, extractive = grounded_answer("The new gas engine cost £2.75 million.", passages, question)
+    assert (dropped, extractive) == (1, True) and "the gas engine at £940,000" in grounded
+    assert grounded_answer("The new gas engine cost £940,000.", passages, question) == (
+        "The new gas engine cost £940,000.", 0, False)
+    assert grounded_answer("The new gas engine cost £486,000.", passages, question)[2]  # the economiser's price
+
+
+def test_which_year_and_the_size_of_an_amount_ask_for_a_figure_and_a_possessive_role_for_a_name():
+    from docpipe.logic.ask_grounding import asks_for_figure, asks_for_name
+
+    assert asks_for_figure("In which year did the plant first go into service?")
+    assert asks_for_figure("What was the size of the heritage grant?")
+    assert not asks_for_figure("Who applied for the grant?")
+    assert asks_for_name("Who was the council's project manager for the roof renewal?")
+    passages = ["This memo reports the findings of the annual inspection of the Oxley Moor heating plant in 2026.",
+                "The boilers were commissioned in 1994."]
+    # a year from the memo's own date is not when the plant went into service: with no year asked for, any
+    # sentence with a figure would do
+    grounded, _, extractive = grounded_answer("It went into service in 2026.", passages,
+                                              "In which year did the boilers first go into service?")
+    assert extractive and grounded == "The boilers were commissioned in 1994."
+
+
+def test_a_name_the_answer_shortens_is_written_as_the_passages_write_it():
+    from docpipe.logic.ask_grounding import full_names
+
+    passages = ["The periodic safety review was carried out in June 2025 by Halvorsen Marr\nConsulting.",
+                "Aircrest designed the controls.", "| Mechanical sub-contractor | Aircrest Building Services |"]
+    question = "Which firm carried out the safety review?"
+    assert grounded_answer("The review was carried out by Halvorsen Marr.", passages, question)[0] == (
+        "The review was carried out by Halvorsen Marr Consulting.")
+    assert full_names("Aircrest fitted them.", passages) == "Aircrest Building Services fitted them."
+    assert full_names("Halvorsen Marr Consulting did.", passages) == "Halvorsen Marr Consulting did."  # already whole
+    # a short form that begins two names is not guessed at, and a sentence's opener begins no name
+    assert full_names("Aircrest did.", passages + ["Aircrest Ltd invoiced it."]) == "Aircrest did."
+    assert full_names("The review found cracks.", ["The Review Board met."]) == "The review found cracks."
+    # only an answer that names a firm or a person is completed
+    assert grounded_answer("Halvorsen Marr carried it out in June 2025.", passages,
+                           "When was the safety review carried out?")[0] == "Halvorsen Marr carried it out in June 2025."

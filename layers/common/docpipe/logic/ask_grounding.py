@@ -12,8 +12,10 @@ read off "31,400 vehicles a day, of which 6 percent are trucks"; a grant's amoun
    count of levels where a passage gives one: "seven levels", not "levels 5 to 7"), taken from a passage
    sentence about the question as much as any other sentence with such a figure is ("about" = question
    terms shared, after crude stemming: "replacing" is "replace"; a term counts more the fewer passage
-   sentences share it, a name of what the question is about half as much); an answer sentence giving one from
-   a sentence about something else is left out; when it asks which firm, contractor, agency or person, or who
+   sentences share it, a name of what the question is about half as much; the question terms within eight words
+   of such a figure count again, since they say what the figure is of: "the gas engine at £940,000", in a
+   sentence that also prices the wells and the flare); an answer sentence giving one from a sentence about
+   something else is left out; when it asks which firm, contractor, agency or person, or who
    carried out, inspected, built, led, managed, approved... something, likewise a name the question does not
    hold (another "who" is left free: "residents" answer "who is affected"; a capitalized word before a number,
    "Pier 3", is no name);
@@ -31,23 +33,27 @@ from docpipe.faithfulness import figures, keep_faithful, sentences
 from docpipe.logic.ask_kinds import asked_kinds, figures_of_kind, spelled_figures
 
 NAME_WEIGHT = 0.5  # of a question term that is one of the names it asks about, against its other terms
+NEAR_WORDS = 8  # on either side of a figure or a name asked for: the words that say what it is of
 _BREAK = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")  # after a sentence end, or at a line break
 # a line of prose broken mid-sentence: long (a heading is short), not a Markdown heading, ending in a lower-case
 # word or a comma ("Harbor Bridge (PM-0417)" or "Biennial Inspection Report" end a line of their own)
 _PROSE_CUT = re.compile(r"(?!\s*#).{49,}[a-z,]")
 _ENUMERATOR = re.compile(r"(?:\d{1,3}(?:\.\d{1,3})*|[A-Za-z]|[IVXLC]{1,6})\.")  # "4." of "4. Findings"
 _WORD = re.compile(r"[\w$%.,/-]+", re.UNICODE)
+_SPACED = re.compile(r"\S+")  # a word as the text spaces it
 _STOP = frozenset("a an and are as at be by for from has have how in is it its of on or that the this to was "
                   "were what when where which who why will with does did do out many much".split())
 _SUFFIXES = ("ations", "ation", "ions", "ion", "ings", "ing", "ed", "es", "s", "e")
 _ASKS_FOR_FIGURE = re.compile(
     r"\b(?:how\s+(?:many|much|long|wide|deep|high|tall|large|big|heavy|old|far|often|thick|soon)|"
     r"what\s+(?:share|percentage|percent|proportion|fraction|year|date|amount|size|length|width|depth|height|"
-    r"number|sum|total)|when|cost|costs|fee|fees|price|budget)\b", re.IGNORECASE)
+    r"number|sum|total)|which\s+(?:year|date|month|day)|(?:size|value|amount|length|height|width|depth)\s+of|when|cost|costs|fee|fees|price|"
+    r"budget)\b", re.IGNORECASE)
 _ROLES = (r"(?:firm|company|contractor|subcontractor|consultants?|consultancy|agency|authority|organi[sz]ation|"
           r"supplier|team|person|engineer|manager|body|department|laboratory|lab|architects?|practice|director|"
           r"officer|inspector|surveyor|auditor|designer|lead|leader|head|chair|supervisor)")
-_MODIFIERS = r"(?:(?!(?:is|was|are|were|the|an?|of|for|did|does|do|will|has|had|have)\b)[a-z-]+\s+){0,2}?"
+# "project", "engineering", "the council's": a possessive is a modifier too ("who was the council's project manager")
+_MODIFIERS = r"(?:(?!(?:is|was|are|were|the|an?|of|for|did|does|do|will|has|had|have)\b)[a-z-]+(?:['’]s)?\s+){0,2}?"
 _ASKS_FOR_NAME = re.compile(
     # a firm or a person by its role, with up to two words before it: "which engineering firm", "who was the
     # project manager", "who is the director of works"
@@ -75,6 +81,9 @@ _CAPITALIZED = re.compile(r"\b[A-Z][a-z]+(?:[-'][A-Za-z]+)?\b")
 _NUMBERED = re.compile(r"\s+\d")
 _NOT_NAMES = frozenset("january february march april may june july august september october november december "
                        "monday tuesday wednesday thursday friday saturday sunday".split())
+# a run of capitalized words, "&" between them allowed: "Greywell & Dunmore Construction Ltd"; less an opener
+_CAPITALIZED_RUN = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:&\s+)?[A-Z][\w'’-]*)+")
+_NAME_RUN = re.compile(r"^(?:The|A|An|This|These|Those|Our|Its|Their)\s+")
 _SENTENCE_OPENERS = _STOP | frozenset("the these those there their they he she we you our his her its it after before "
                                       "during all each every some no yes also however this that then since while "
                                       "both either neither one two three".split())
@@ -213,12 +222,29 @@ class _Passages:
         subject = terms(" ".join(names(question)))
         weight = {term: math.log(1 + len(held_terms) / sum(term in held for held in held_terms))
                   * (NAME_WEIGHT if term in subject else 1.0) for term in set().union(*held_terms)}
+        self.weight = weight
         self.about = [sum(weight[term] for term in held) for held in held_terms]
         # a heading states nothing ("# Ashby Water Treatment Works: Process Audit 2026" holds a year and names,
         # and every word of its subject): it holds no answer, and is not one
         self.statements = [not _HEADING.match(sentence) for sentence in self.sentences]
         self.holds = [self.asked_in(sentence) if statement else set()
                       for sentence, statement in zip(self.sentences, self.statements)]
+        self.about = [about + self.near(sentence, held)
+                      for about, sentence, held in zip(self.about, self.sentences, self.holds)]
+
+    def near(self, sentence: str, items: set) -> float:
+        """The weight of the question terms within ``NEAR_WORDS`` words of the nearest-described of ``items``
+        (figures or names asked for) in ``sentence``: 0 where it holds none."""
+        words = list(_SPACED.finditer(sentence))
+        best = 0.0
+        for item in items:
+            # a figure by its number ("940,000"; the year of "feb 2021"), a name by its word
+            needle = item[0].split()[-1] if isinstance(item, tuple) else item
+            for found in re.finditer(rf"(?<![\w.]){re.escape(needle)}(?!\w)", sentence, re.IGNORECASE):
+                at = next(index for index, word in enumerate(words) if word.end() > found.start())
+                window = " ".join(word.group() for word in words[max(0, at - NEAR_WORDS):at + NEAR_WORDS + 1])
+                best = max(best, sum(self.weight.get(term, 0.0) for term in terms(window) & self.wanted))
+        return best
 
     def asked_in(self, text: str) -> set:
         """What ``text`` holds of what the question asks for, less what the question names itself."""
@@ -257,6 +283,28 @@ class _Passages:
         return (kept, left_out) if answered else ([], left_out + len(kept))
 
 
+def full_names(answer: str, passages: list[str]) -> str:
+    """``answer`` with each name it shortens written as the passages write it: "Halvorsen Marr" where they say
+    "Halvorsen Marr Consulting", "Aircrest" where they say "Aircrest Building Services". A short form that
+    begins two different names of the passages ("Aircrest Ltd" too) is left as it is."""
+    runs = {_NAME_RUN.sub("", " ".join(run.group().split())) for passage in passages
+            for run in _CAPITALIZED_RUN.finditer(passage)}
+    completions: dict[str, set[str]] = {}
+    for run in runs:
+        words = run.split()
+        for length in range(1, len(words)):
+            if words[length - 1] != "&" and words[0].lower() not in _SENTENCE_OPENERS | _NOT_NAMES:
+                completions.setdefault(" ".join(words[:length]), set()).add(run)
+    for short, names_ in sorted(completions.items(), key=lambda item: -len(item[0])):
+        if len(names_) != 1:
+            continue
+        (name,) = names_
+        # the short form alone, not already followed by the rest of the name (nor part of a longer word)
+        answer = re.sub(rf"(?<![\w&]){re.escape(short)}(?![\w'’-]|\s+{re.escape(name[len(short):].split()[0])})",
+                        name, answer)
+    return answer
+
+
 def grounded_answer(answer: str, passages: list[str], question: str) -> tuple[str, int, bool]:
     """(answer, sentences dropped, extractive): see the module docstring."""
     context = _Passages(passages, question)
@@ -265,5 +313,6 @@ def grounded_answer(answer: str, passages: list[str], question: str) -> tuple[st
         return text, dropped, extractive
     kept, left_out = context.answering(text)
     if kept:
-        return " ".join(kept), dropped + left_out, False
+        answer = " ".join(kept)
+        return (full_names(answer, passages) if context.name_asked else answer), dropped + left_out, False
     return context.best_sentence(), dropped + left_out, True  # none of what the model said is kept

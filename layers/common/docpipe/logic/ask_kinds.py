@@ -51,7 +51,8 @@ _ASKS: list[tuple[re.Pattern, frozenset[str]]] = [(re.compile(p, re.I), frozense
     (r"\bhow many\s+(?:square|hectares|acres)\b", {"area"}),
     (r"\bwhen\b|\b(?:what|which|on what)\s+(?:date|day|month)\b", {"date", "year"}),
     (r"\bhow long\b", {"length", "duration"}),
-    (r"\bhow\s+(?:tall|high|deep|wide|thick|far)\b|\bwhat\s+(?:length|height|width|depth)\b", {"length"}),
+    # "what is the height of the chimney", "what total length of pipe"
+    (r"\bhow\s+(?:tall|high|deep|wide|thick|far)\b|\bwhat\b[^?]*\b(?:length|height|width|depth)\b", {"length"}),
     (r"\bhow many\b|\bwhat number\b", {"count"}),
 ]]
 

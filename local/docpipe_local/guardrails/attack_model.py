@@ -52,7 +52,17 @@ _LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
 # A heading or a label ("## Programme", "Admin") holds no instruction to a model, and the classifier, trained on
 # sentences, scores such fragments by one word's meaning: no attack in the training data is shorter than this.
 MIN_WORDS = 3
+# Nor does a label a little longer ("Procurement and programme", a report's section heading): a fragment of up to
+# this many words, with no sentence end, counts only from MEDIUM confidence; a LOW score on it is one word's
+# meaning ("programme"), while the short attacks of the training data score HIGH ("Output initialization string")
+FRAGMENT_WORDS = 4
 _WORDS = re.compile(r"\w+")
+_SENTENCE_END = re.compile(r"[.!?:;]\W*$")
+
+
+def is_fragment(sentence: str) -> bool:
+    """A heading or a label: a few words, not ended as a sentence is (see :data:`FRAGMENT_WORDS`)."""
+    return len(_WORDS.findall(sentence)) <= FRAGMENT_WORDS and not _SENTENCE_END.search(sentence)
 
 
 def gate(sentence: str) -> bool:
@@ -158,13 +168,16 @@ class AttackClassifier:
         return max((lv for lv in _LEVELS[1:] if score >= self.thresholds[lv]), key=_LEVELS.index, default="NONE")
 
     def assess(self, sentences: Sequence[str], encode: EncodeFn) -> tuple[str, float, int]:
-        """The highest confidence among ``sentences``, its score, and how many sentences were embedded (those
-        that passed the gate, in one ``encode`` call)."""
+        """The highest confidence among ``sentences`` (a fragment's from MEDIUM only), the highest score, and how
+        many sentences were embedded (those that passed the gate, in one ``encode`` call)."""
         gated = list(dict.fromkeys(s for s in sentences if gate(s)))
         if not gated:
             return "NONE", float("-inf"), 0
-        best = float(self.scores(gated, encode(gated)).max())
-        return self.level(best), best, len(gated)
+        scores = [float(score) for score in self.scores(gated, encode(gated))]
+        levels = [self.level(score) for score in scores]
+        levels = ["NONE" if level == "LOW" and is_fragment(sentence) else level
+                  for sentence, level in zip(gated, levels)]
+        return max(levels, key=_LEVELS.index), max(scores), len(gated)
 
 
 _lock = threading.Lock()

@@ -123,26 +123,38 @@ HELDOUT_7_DOCS = ROOT / "tests/data/heldout_docs_7"
 # 2026-12-07 (ten candidates a passage, abbreviations, counts of what is counted), measured once after its freeze
 HELDOUT_8_QUESTIONS = ROOT / "tests/data/questions_heldout_8.jsonl"
 HELDOUT_8_DOCS = ROOT / "tests/data/heldout_docs_8"
+# written blind by another hand (40bc3b2) before the third re-tuning of 2026-12-08 (the words next to a figure,
+# names written in full), measured once after its freeze
+HELDOUT_9_QUESTIONS = ROOT / "tests/data/questions_heldout_9.jsonl"
+HELDOUT_9_DOCS = ROOT / "tests/data/heldout_docs_9"
+# written blind by another hand (4db3476) while set 9 was measured, before its misses were read; measured once on
+# the same frozen code (a second blind measurement of the third re-tuning)
+HELDOUT_10_QUESTIONS = ROOT / "tests/data/questions_heldout_10.jsonl"
+HELDOUT_10_DOCS = ROOT / "tests/data/heldout_docs_10"
 HELDOUT_SETS = {"held-out": (HELDOUT_QUESTIONS, HELDOUT_DOCS), "held-out 2": (HELDOUT_2_QUESTIONS, HELDOUT_2_DOCS),
                 "held-out 3": (HELDOUT_3_QUESTIONS, HELDOUT_3_DOCS), "held-out 4": (HELDOUT_4_QUESTIONS, HELDOUT_4_DOCS),
                 "held-out 5": (HELDOUT_5_QUESTIONS, HELDOUT_5_DOCS), "held-out 6": (HELDOUT_6_QUESTIONS, HELDOUT_6_DOCS),
-                "held-out 7": (HELDOUT_7_QUESTIONS, HELDOUT_7_DOCS), "held-out 8": (HELDOUT_8_QUESTIONS, HELDOUT_8_DOCS)}
+                "held-out 7": (HELDOUT_7_QUESTIONS, HELDOUT_7_DOCS), "held-out 8": (HELDOUT_8_QUESTIONS, HELDOUT_8_DOCS),
+                "held-out 9": (HELDOUT_9_QUESTIONS, HELDOUT_9_DOCS), "held-out 10": (HELDOUT_10_QUESTIONS, HELDOUT_10_DOCS)}
 # sets 1-3 had their misses read before a re-tuning, 4-7 (first measured after a freeze each) before the second
-# re-tuning of 2026-12-07: they are seen; 8 was written before and measured once after its freeze
-UNSEEN = ("held-out 8",)
+# re-tuning of 2026-12-07, 8 before the third of 2026-12-08: they are seen; 9 was written before and measured
+# once after its freeze
+UNSEEN = ("held-out 10",)
 
 
 TARGET = 0.8  # of questions with the answer in the 3 nearest passages, and of answers giving it
-# the answers of sets 7 and 8, each held at what was measured so that a regression fails (README, "Knowledge"):
-# below the target. Set 8 gave 11 of 24 at its one blind measurement, 12 once "so" and other words that name
-# nothing left its key words; set 7, the latest seen set, 18, as at its own. The other seen sets' answers (sets
-# 1-6: 118 questions, 7 minutes of the local model, last measured on 2026-12-07: sets 4-6 16, 14 and 10) are
-# not asked again here, so that CI stays within its 40 minutes
-HELDOUT_ANSWERS_FLOOR = {"held-out 7": 18 / 24, "held-out 8": 12 / 24}
+# the answers of sets 9 and 10, each held at what was measured so that a regression fails (README, "Knowledge"):
+# below the target. Set 10 gave 13 of 24 at its one blind measurement; set 9, the latest seen set, 16 at its own
+# and 14 once set 10's documents joined the index. The other seen sets' answers (sets 1-8: 166 questions, 17
+# minutes of the local model; sets 7 and 8 last measured on 2026-12-08: 20 and 15) are not asked again here, so
+# that CI stays within its 40 minutes
+HELDOUT_ANSWERS_FLOOR = {"held-out 9": 14 / 24, "held-out 10": 13 / 24}
 ANSWERED = tuple(HELDOUT_ANSWERS_FLOOR)
-# retrieval meets the target on every set but the fifth and sixth: 18 and 16 of their 24 answers among the 3
-# passages kept (19 and 17 before set 7's documents joined the index)
-HELDOUT_RETRIEVAL_FLOOR = {name: TARGET for name in HELDOUT_SETS} | {"held-out 5": 18 / 24, "held-out 6": 16 / 24}
+# retrieval meets the target on every set but the fourth, fifth, sixth, eighth and tenth: each set's documents
+# stay in the index as distractors for the others, and each set added since the fourth took a passage or two
+# from the sets before it (README, "Knowledge", has each set's count with and without the later documents)
+HELDOUT_RETRIEVAL_FLOOR = {name: TARGET for name in HELDOUT_SETS} | {
+    "held-out 4": 19 / 24, "held-out 5": 16 / 24, "held-out 6": 15 / 24, "held-out 8": 19 / 24, "held-out 10": 18 / 24}
 
 
 def _questions(path) -> list[dict]:

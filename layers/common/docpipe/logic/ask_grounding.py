@@ -47,8 +47,8 @@ _SUFFIXES = ("ations", "ation", "ions", "ion", "ings", "ing", "ed", "es", "s", "
 _ASKS_FOR_FIGURE = re.compile(
     r"\b(?:how\s+(?:many|much|long|wide|deep|high|tall|large|big|heavy|old|far|often|thick|soon)|"
     r"what\s+(?:share|percentage|percent|proportion|fraction|year|date|amount|size|length|width|depth|height|"
-    r"number|sum|total)|which\s+(?:year|date|month|day)|(?:size|value|amount|length|height|width|depth)\s+of|when|cost|costs|fee|fees|price|"
-    r"budget)\b", re.IGNORECASE)
+    r"number|sum|total)|which\s+(?:year|date|month|day)|(?:size|value|amount|length|height|width|depth)\s+of|"
+    r"when|cost|costs|fee|fees|price|budget)\b", re.IGNORECASE)
 _ROLES = (r"(?:firm|company|contractor|subcontractor|consultants?|consultancy|agency|authority|organi[sz]ation|"
           r"supplier|team|person|engineer|manager|body|department|laboratory|lab|architects?|practice|director|"
           r"officer|inspector|surveyor|auditor|designer|lead|leader|head|chair|supervisor)")
@@ -81,9 +81,9 @@ _CAPITALIZED = re.compile(r"\b[A-Z][a-z]+(?:[-'][A-Za-z]+)?\b")
 _NUMBERED = re.compile(r"\s+\d")
 _NOT_NAMES = frozenset("january february march april may june july august september october november december "
                        "monday tuesday wednesday thursday friday saturday sunday".split())
-# a run of capitalized words, "&" between them allowed: "Greywell & Dunmore Construction Ltd"; less an opener
+# a run of capitalized words, "&" between them allowed: "Greywell & Dunmore Construction Ltd"; less an article
 _CAPITALIZED_RUN = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:&\s+)?[A-Z][\w'’-]*)+")
-_NAME_RUN = re.compile(r"^(?:The|A|An|This|These|Those|Our|Its|Their)\s+")
+_LEADING_ARTICLE = re.compile(r"^(?:The|A|An|This|These|Those|Our|Its|Their)\s+")
 _SENTENCE_OPENERS = _STOP | frozenset("the these those there their they he she we you our his her its it after before "
                                       "during all each every some no yes also however this that then since while "
                                       "both either neither one two three".split())
@@ -287,7 +287,7 @@ def full_names(answer: str, passages: list[str]) -> str:
     """``answer`` with each name it shortens written as the passages write it: "Halvorsen Marr" where they say
     "Halvorsen Marr Consulting", "Aircrest" where they say "Aircrest Building Services". A short form that
     begins two different names of the passages ("Aircrest Ltd" too) is left as it is."""
-    runs = {_NAME_RUN.sub("", " ".join(run.group().split())) for passage in passages
+    runs = {_LEADING_ARTICLE.sub("", " ".join(run.group().split())) for passage in passages
             for run in _CAPITALIZED_RUN.finditer(passage)}
     completions: dict[str, set[str]] = {}
     for run in runs:

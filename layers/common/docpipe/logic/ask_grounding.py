@@ -223,14 +223,13 @@ class _Passages:
         weight = {term: math.log(1 + len(held_terms) / sum(term in held for held in held_terms))
                   * (NAME_WEIGHT if term in subject else 1.0) for term in set().union(*held_terms)}
         self.weight = weight
-        self.about = [sum(weight[term] for term in held) for held in held_terms]
         # a heading states nothing ("# Ashby Water Treatment Works: Process Audit 2026" holds a year and names,
         # and every word of its subject): it holds no answer, and is not one
         self.statements = [not _HEADING.match(sentence) for sentence in self.sentences]
         self.holds = [self.asked_in(sentence) if statement else set()
                       for sentence, statement in zip(self.sentences, self.statements)]
-        self.about = [about + self.near(sentence, held)
-                      for about, sentence, held in zip(self.about, self.sentences, self.holds)]
+        self.about = [sum(weight[term] for term in held_terms[index]) + self.near(sentence, self.holds[index])
+                      for index, sentence in enumerate(self.sentences)]
 
     def near(self, sentence: str, items: set) -> float:
         """The weight of the question terms within ``NEAR_WORDS`` words of the nearest-described of ``items``
@@ -292,8 +291,10 @@ def full_names(answer: str, passages: list[str]) -> str:
     completions: dict[str, set[str]] = {}
     for run in runs:
         words = run.split()
+        if words[0].lower() in _SENTENCE_OPENERS or words[0].lower() in _NOT_NAMES:
+            continue  # "After Aircrest...", "May Bank Holiday": no name begins there
         for length in range(1, len(words)):
-            if words[length - 1] != "&" and words[0].lower() not in _SENTENCE_OPENERS | _NOT_NAMES:
+            if words[length - 1] != "&":
                 completions.setdefault(" ".join(words[:length]), set()).add(run)
     for short, names_ in sorted(completions.items(), key=lambda item: -len(item[0])):
         if len(names_) != 1:
